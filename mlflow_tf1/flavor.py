@@ -1,0 +1,296 @@
+"""The MLflow flavor: save, log and load TF1 SavedModels as MLflow models.
+
+Mirrors MLflow's own flavors (``mlflow.onnx``, ``mlflow.sklearn``) and leaves
+environment, signature, example and registry handling to MLflow's helpers.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+from mlflow import pyfunc
+from mlflow.models import Model, ModelInputExample, ModelSignature
+from mlflow.models.model import MLMODEL_FILE_NAME
+from mlflow.models.utils import _save_example
+from mlflow.tracking.artifact_utils import _download_artifact_from_uri
+from mlflow.types.schema import ParamSchema, ParamSpec, Schema, TensorSpec
+from mlflow.utils.environment import (
+    _CONDA_ENV_FILE_NAME,
+    _CONSTRAINTS_FILE_NAME,
+    _PYTHON_ENV_FILE_NAME,
+    _REQUIREMENTS_FILE_NAME,
+    _mlflow_conda_env,
+    _process_pip_requirements,
+    _PythonEnv,
+)
+from mlflow.utils.file_utils import write_to
+from mlflow.utils.model_utils import (
+    _add_code_from_conf_to_system_path,
+    _get_flavor_configuration,
+    _validate_and_copy_code_paths,
+    _validate_and_prepare_target_save_path,
+)
+from mlflow.utils.requirements_utils import _get_pinned_requirement
+
+FLAVOR_NAME = "tf1"
+SAVED_MODEL_SUBPATH = "tfmodel"
+_PACKAGE_DIR = Path(__file__).resolve().parent
+_logger = logging.getLogger(__name__)
+
+
+def _tensorflow_distribution() -> str:
+    """The installed TensorFlow distribution (``tensorflow-cpu``, ``tensorflow``, ...)."""
+    providers = importlib.metadata.packages_distributions().get("tensorflow", [])
+    for name in providers:
+        if name.lower().replace("_", "-").startswith("tensorflow"):
+            return name.lower().replace("_", "-")
+    return "tensorflow"
+
+
+def get_default_pip_requirements() -> list[str]:
+    """Pinned TensorFlow as installed now; MLflow adds itself.
+
+    The flavor's own code travels inside the model, so it is not a requirement.
+    """
+    dist = _tensorflow_distribution()
+    return [_get_pinned_requirement(dist, version=importlib.metadata.version(dist))]
+
+
+def get_default_conda_env() -> dict[str, Any]:
+    return _mlflow_conda_env(additional_pip_deps=get_default_pip_requirements())
+
+
+def _infer_signature(info, signature_name: str) -> ModelSignature:
+    """Outputs of the default signature and the ``signature_name`` param.
+
+    No input schema on purpose: MLflow would enforce it before this flavor
+    runs, refusing float64 data for float32 tensors, lists, tf.Tensors, TF
+    Serving's row format and every signature but the default one. The flavor
+    validates inputs itself, per signature, and every signature's tensors are
+    recorded in the ``tf1`` flavor of ``MLmodel``.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    outputs = [
+        TensorSpec(
+            np.dtype(object)
+            if t.dtype == "string"
+            else np.dtype(tf.as_dtype(t.dtype).as_numpy_dtype),
+            t.shape if t.shape is not None else (-1,),
+            key,
+        )
+        for key, t in info.signature(signature_name).outputs.items()
+        if t.encoding == "dense"
+    ]
+    params = ParamSchema([ParamSpec("signature_name", "string", signature_name)])
+    return ModelSignature(inputs=None, outputs=Schema(outputs) if outputs else None, params=params)
+
+
+def save_model(
+    saved_model_dir: str | os.PathLike,
+    path: str | os.PathLike,
+    *,
+    meta_graph_tags: list[str] | None = None,
+    signature_name: str | None = None,
+    signature: ModelSignature | None = None,
+    input_example: ModelInputExample | None = None,
+    pip_requirements: list[str] | str | None = None,
+    extra_pip_requirements: list[str] | str | None = None,
+    code_paths: list[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+    conda_env: dict | str | None = None,
+    mlflow_model: Model | None = None,
+) -> None:
+    """Package a TF1 SavedModel folder as an MLflow model at ``path``.
+
+    The model is loaded (and ``input_example`` predicted) before anything is
+    written, so an unusable model fails here, not at serving time; a failed
+    save leaves no folder behind.
+    """
+    from mlflow_tf1.metadata import default_signature_name, inspect_saved_model
+
+    info, _ = inspect_saved_model(saved_model_dir, meta_graph_tags)
+    signature_name = default_signature_name(info.signatures, signature_name)
+    path = os.path.abspath(path)
+    _validate_and_prepare_target_save_path(path)
+    existed = os.path.exists(path)
+    try:
+        _write_model(
+            info,
+            signature_name,
+            Path(path),
+            signature,
+            input_example,
+            pip_requirements,
+            extra_pip_requirements,
+            conda_env,
+            code_paths,
+            metadata,
+            mlflow_model,
+        )
+    except BaseException:
+        shutil.rmtree(path, ignore_errors=True)
+        if existed:
+            os.makedirs(path, exist_ok=True)
+        raise
+
+
+def _write_model(
+    info,
+    signature_name,
+    path: Path,
+    signature,
+    input_example,
+    pip_requirements,
+    extra_pip_requirements,
+    conda_env,
+    code_paths,
+    metadata,
+    mlflow_model,
+) -> None:
+    import tensorflow as tf
+
+    from mlflow_tf1.pyfunc import TF1PyfuncModel
+
+    path.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(info.export_dir, path / SAVED_MODEL_SUBPATH)
+    model, _ = _load_saved_model(path / SAVED_MODEL_SUBPATH, info.meta_graph_tags)
+    if input_example is not None:
+        # Proves the example runs; MLflow stores it next to the model.
+        TF1PyfuncModel(model, signature_name).predict(input_example)
+
+    code_subpath = _validate_and_copy_code_paths([str(_PACKAGE_DIR), *(code_paths or [])], path)
+    mlflow_model = mlflow_model or Model()
+    mlflow_model.signature = signature or _infer_signature(info, signature_name)
+    if input_example is not None:
+        _save_example(mlflow_model, input_example, str(path))
+    if metadata is not None:
+        mlflow_model.metadata = metadata
+    pyfunc.add_to_model(
+        mlflow_model,
+        loader_module="mlflow_tf1.pyfunc",
+        conda_env=_CONDA_ENV_FILE_NAME,
+        python_env=_PYTHON_ENV_FILE_NAME,
+        code=code_subpath,
+    )
+    mlflow_model.add_flavor(
+        FLAVOR_NAME,
+        saved_model_dir=SAVED_MODEL_SUBPATH,
+        meta_graph_tags=info.meta_graph_tags,
+        signature_name=signature_name,
+        signatures={k: s.to_dict() for k, s in info.signatures.items()},
+        saved_with_tensorflow=info.tensorflow_version,
+        tensorflow_version=tf.__version__,
+        backends=model.backends,
+        code=code_subpath,
+    )
+    mlflow_model.save(str(path / MLMODEL_FILE_NAME))
+    _write_environment(path, pip_requirements, extra_pip_requirements, conda_env)
+
+
+def _write_environment(path: Path, pip_requirements, extra_pip_requirements, conda_env) -> None:
+    from mlflow.utils.environment import _process_conda_env, _validate_env_arguments
+
+    _validate_env_arguments(conda_env, pip_requirements, extra_pip_requirements)
+    if conda_env is None:
+        default = get_default_pip_requirements() if pip_requirements is None else None
+        conda_env, pip_reqs, constraints = _process_pip_requirements(
+            default, pip_requirements, extra_pip_requirements
+        )
+    else:
+        conda_env, pip_reqs, constraints = _process_conda_env(conda_env)
+    with open(path / _CONDA_ENV_FILE_NAME, "w") as f:
+        yaml.safe_dump(conda_env, stream=f, default_flow_style=False)
+    if constraints:
+        write_to(str(path / _CONSTRAINTS_FILE_NAME), "\n".join(constraints))
+    write_to(str(path / _REQUIREMENTS_FILE_NAME), "\n".join(pip_reqs))
+    _PythonEnv.current().to_yaml(str(path / _PYTHON_ENV_FILE_NAME))
+
+
+def log_model(
+    saved_model_dir: str | os.PathLike,
+    name: str | None = None,
+    *,
+    artifact_path: str | None = None,
+    registered_model_name: str | None = None,
+    meta_graph_tags: list[str] | None = None,
+    signature_name: str | None = None,
+    signature: ModelSignature | None = None,
+    input_example: ModelInputExample | None = None,
+    pip_requirements: list[str] | str | None = None,
+    extra_pip_requirements: list[str] | str | None = None,
+    code_paths: list[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+    conda_env: dict | str | None = None,
+    await_registration_for: int = 300,
+    params: dict[str, Any] | None = None,
+    tags: dict[str, Any] | None = None,
+    model_type: str | None = None,
+    step: int = 0,
+    model_id: str | None = None,
+):
+    """Log a TF1 SavedModel as an MLflow model (and register it); returns ``ModelInfo``.
+
+    ``tags`` and ``params`` are MLflow's (the logged model's); the SavedModel's
+    tag set is ``meta_graph_tags``.
+    """
+    import mlflow_tf1
+
+    if name is None and artifact_path is None:
+        name = "model"
+    return Model.log(
+        artifact_path=artifact_path,
+        name=name,
+        flavor=mlflow_tf1,
+        saved_model_dir=saved_model_dir,
+        registered_model_name=registered_model_name,
+        meta_graph_tags=meta_graph_tags,
+        signature_name=signature_name,
+        signature=signature,
+        input_example=input_example,
+        pip_requirements=pip_requirements,
+        extra_pip_requirements=extra_pip_requirements,
+        code_paths=code_paths,
+        metadata=metadata,
+        conda_env=conda_env,
+        await_registration_for=await_registration_for,
+        params=params,
+        tags=tags,
+        model_type=model_type,
+        step=step,
+        model_id=model_id,
+    )
+
+
+def _load_saved_model(export_dir: Path, meta_graph_tags: list[str] | None, backend: str = "auto"):
+    from mlflow_tf1.metadata import inspect_saved_model
+    from mlflow_tf1.runtime import LoadedSavedModel
+
+    info, meta_graph = inspect_saved_model(export_dir, meta_graph_tags)
+    return LoadedSavedModel(info.export_dir, meta_graph, info.signatures, backend), info
+
+
+def _load_from_local_path(local_path: str, backend: str = "auto"):
+    config = _get_flavor_configuration(local_path, FLAVOR_NAME)
+    _add_code_from_conf_to_system_path(local_path, config)
+    export_dir = Path(local_path) / config["saved_model_dir"]
+    model, _ = _load_saved_model(export_dir, config["meta_graph_tags"], backend)
+    return model, config
+
+
+def load_model(model_uri: str, dst_path: str | None = None, backend: str = "auto"):
+    """Load the native model: ``.signatures[name]`` are TF2 callables.
+
+    ``backend`` forces ``"tf2"`` or ``"session"``; ``"auto"`` uses TF2 where it
+    can convert the graph and a ``tf.compat.v1.Session`` where it cannot.
+    """
+    local_path = _download_artifact_from_uri(model_uri, output_path=dst_path)
+    model, _ = _load_from_local_path(local_path, backend)
+    return model

@@ -1,0 +1,331 @@
+"""User data in, signature feeds out; graph outputs back to user shapes.
+
+Users hold DataFrames, dicts of arrays, lists, JSON-decoded values (numbers as
+float64, bytes as ``{"b64": ...}``) and tensors; TF1 graphs want exact dtypes
+and shapes. Every conversion rule lives here, and every refusal names the
+input and what would be valid.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+from mlflow_tf1.metadata import SignatureInfo, TensorInfo
+
+
+def _invalid(message: str) -> MlflowException:
+    return MlflowException(message, error_code=INVALID_PARAMETER_VALUE)
+
+
+def prepare_feeds(data: Any, signature: SignatureInfo) -> dict[str, Any]:
+    """Convert ``data`` to ``{input_key: numpy array or SparseTensorValue}``."""
+    columns = _columns(data, signature)
+    return {key: _convert(columns[key], info) for key, info in signature.inputs.items()}
+
+
+def _is_empty(data: Any) -> bool:
+    if data is None:
+        return True
+    if isinstance(data, (pd.DataFrame, pd.Series, np.ndarray)):
+        return data.size == 0
+    return isinstance(data, (dict, list, tuple)) and len(data) == 0
+
+
+def _columns(data: Any, signature: SignatureInfo) -> dict[str, Any]:
+    """Map the user's data to one raw value per signature input."""
+    keys = list(signature.inputs)
+    if not keys:
+        if not _is_empty(data):
+            raise _invalid(f"Signature '{signature.key}' takes no inputs; pass None or {{}}.")
+        return {}
+    if isinstance(data, pd.DataFrame):
+        return _frame_columns(data, signature)
+    if isinstance(data, list) and data and all(isinstance(r, Mapping) for r in data):
+        data = _records_to_columns(data)
+    if isinstance(data, Mapping):
+        unknown = [k for k in data if k not in signature.inputs]
+        if unknown:
+            raise _invalid(
+                f"Unknown input(s) {unknown} for signature '{signature.key}'. "
+                f"Valid inputs: {_describe_inputs(signature)}."
+            )
+        _require(signature, keys, data.keys())
+        return dict(data)
+    if len(keys) == 1:
+        return {keys[0]: data}
+    raise _invalid(
+        f"Signature '{signature.key}' has several inputs: pass a dict or a DataFrame with "
+        f"{_describe_inputs(signature)}; got a {type(data).__name__}."
+    )
+
+
+def _frame_columns(frame: pd.DataFrame, signature: SignatureInfo) -> dict[str, Any]:
+    keys = list(signature.inputs)
+    present = [k for k in keys if k in frame.columns]
+    if len(keys) == 1 and not present:
+        # An unnamed single input: one column, or each row a vector.
+        only = frame.iloc[:, 0] if frame.shape[1] == 1 else frame.to_numpy()
+        return {keys[0]: only}
+    _require(signature, keys, frame.columns)
+    return {k: frame[k] for k in keys}
+
+
+def _records_to_columns(records: list[Mapping]) -> dict[str, list]:
+    keys = list(dict.fromkeys(k for r in records for k in r))
+    missing = [k for k in keys if any(k not in r for r in records)]
+    if missing:
+        raise _invalid(f"Every record must hold the same inputs; some lack {missing}.")
+    return {k: [r[k] for r in records] for k in keys}
+
+
+def _require(signature: SignatureInfo, keys: list[str], given: Any) -> None:
+    missing = [k for k in keys if k not in set(given)]
+    if missing:
+        raise _invalid(
+            f"Missing input(s) {missing} for signature '{signature.key}'. "
+            f"Expected: {_describe_inputs(signature)}; got {list(given)}."
+        )
+
+
+def _describe_inputs(signature: SignatureInfo) -> str:
+    return ", ".join(t.describe() for t in signature.inputs.values()) or "no inputs"
+
+
+def _convert(value: Any, info: TensorInfo) -> Any:
+    if info.encoding == "coo_sparse":
+        return _to_sparse(value, info)
+    array = _to_array(value, info)
+    array = _cast(array, info)
+    return _fit_shape(array, info)
+
+
+def _to_array(value: Any, info: TensorInfo) -> np.ndarray:
+    if isinstance(value, (tf.Tensor, tf.Variable)):
+        return value.numpy()
+    if isinstance(value, tf.SparseTensor):
+        raise _invalid(f"Input '{info.key}' is dense; got a tf.SparseTensor.")
+    if isinstance(value, (pd.Series, pd.Index)):
+        value = value.to_numpy()
+    if isinstance(value, np.ndarray) and value.dtype != object:
+        return value
+    # Object dtype keeps bytes intact (numpy's "S" dtype drops trailing NULs).
+    dtype = object if info.dtype == "string" else None
+    value = _unwrap_b64(value) if dtype is object else value
+    if isinstance(value, (list, tuple, np.ndarray)) and len(value) and _is_sequence(value[0]):
+        # Cells holding lists or arrays: one row each.
+        try:
+            return np.stack([np.asarray(v, dtype=dtype) for v in value])
+        except ValueError:
+            shapes = sorted({np.shape(v) for v in value}, key=str)
+            raise _invalid(
+                f"Rows of input '{info.key}' have different shapes {shapes[:5]}; "
+                f"expected shape {_shape_text(info)}."
+            ) from None
+    return np.asarray(value, dtype=dtype)
+
+
+def _is_sequence(v: Any) -> bool:
+    return isinstance(v, (list, tuple, np.ndarray))
+
+
+def _unwrap_b64(v: Any) -> Any:
+    """TF Serving's JSON spelling of bytes: ``{"b64": "<base64>"}``."""
+    if isinstance(v, Mapping):
+        if set(v) != {"b64"}:
+            raise _invalid(
+                f'A JSON object in the input must be {{"b64": ...}}; got keys {list(v)}.'
+            )
+        try:
+            return base64.b64decode(v["b64"], validate=True)
+        except (binascii.Error, TypeError) as e:
+            raise _invalid(f"Invalid base64 in a {{'b64': ...}} value: {e}") from None
+    if isinstance(v, (list, tuple)) or (isinstance(v, np.ndarray) and v.dtype == object):
+        return [_unwrap_b64(x) for x in v]
+    return v
+
+
+def _cast(array: np.ndarray, info: TensorInfo) -> np.ndarray:
+    target = tf.as_dtype(info.dtype)
+    if target == tf.string:
+        return _to_bytes(array, info)
+    np_type = target.as_numpy_dtype
+    if array.dtype == np_type:
+        return array
+    if array.dtype == object or array.dtype.kind in "USV":
+        array = _numeric_from_objects(array, info)
+    if array.dtype.kind == "b" or np.issubdtype(np_type, np.bool_):
+        return _to_bool(array, info, np_type)
+    if np.issubdtype(np_type, np.integer) and array.dtype.kind in "fc":
+        finite = np.isfinite(array)
+        if not finite.all() or not np.array_equal(array, np.round(array)):
+            bad = array[~finite | (array != np.round(array))][:3]
+            raise _invalid(
+                f"Input '{info.key}' is {info.dtype}; got non-integral values such as {bad.tolist()}."
+            )
+    if np.issubdtype(np_type, np.integer) and array.size:
+        limits = np.iinfo(np_type)
+        if array.min() < limits.min or array.max() > limits.max:
+            raise _invalid(
+                f"Input '{info.key}' is {info.dtype}; values must lie in "
+                f"[{limits.min}, {limits.max}]."
+            )
+    return array.astype(np_type)
+
+
+def _numeric_from_objects(array: np.ndarray, info: TensorInfo) -> np.ndarray:
+    if any(isinstance(v, (str, bytes)) for v in array.flat):
+        raise _invalid(f"Input '{info.key}' is {info.dtype}; got strings.")
+    try:
+        return array.astype(np.float64) if array.dtype == object else array
+    except (TypeError, ValueError) as e:
+        raise _invalid(f"Input '{info.key}' is {info.dtype}; could not read numbers: {e}") from None
+
+
+def _to_bool(array: np.ndarray, info: TensorInfo, np_type: Any) -> np.ndarray:
+    if np.issubdtype(np_type, np.bool_):
+        if array.dtype.kind != "b" and not np.isin(array, (0, 1)).all():
+            raise _invalid(f"Input '{info.key}' is bool; got values other than 0/1/true/false.")
+        return array.astype(np.bool_)
+    raise _invalid(f"Input '{info.key}' is {info.dtype}; got booleans.")
+
+
+def _to_bytes(array: np.ndarray, info: TensorInfo) -> np.ndarray:
+    if array.dtype.kind == "S":
+        return array.astype(object)
+    out = np.empty(array.shape, dtype=object)
+    flat_out = out.reshape(-1)
+    for i, v in enumerate(array.reshape(-1)):
+        if isinstance(v, bytes):
+            flat_out[i] = v
+        elif isinstance(v, str):
+            flat_out[i] = v.encode("utf-8")
+        else:
+            raise _invalid(
+                f"Input '{info.key}' is a string tensor; got {type(v).__name__} {v!r}. "
+                'Pass str, bytes or {"b64": ...}.'
+            )
+    return out
+
+
+def _shape_text(info: TensorInfo) -> str:
+    return "unknown" if info.shape is None else str(list(info.shape))
+
+
+def _fit_shape(array: np.ndarray, info: TensorInfo) -> np.ndarray:
+    """Match the signature's shape; add the dims TF Serving's row format leaves out."""
+    shape = info.shape
+    if shape is None:
+        return array
+    if array.ndim != len(shape):
+        inner = shape[1:]
+        if not shape:
+            if array.size == 1:
+                return array.reshape(())
+        elif array.ndim < len(shape) and all(d >= 0 for d in inner):
+            per_row = math.prod(inner)
+            if per_row and array.size % per_row == 0 and (array.ndim or array.size == per_row):
+                return array.reshape((-1, *inner))
+        raise _invalid(
+            f"Input '{info.key}' expects shape {list(shape)} ({info.dtype}); "
+            f"got an array of shape {list(array.shape)}."
+        )
+    for expected, actual in zip(shape, array.shape, strict=True):
+        if expected >= 0 and expected != actual:
+            raise _invalid(
+                f"Input '{info.key}' expects shape {list(shape)} ({info.dtype}); "
+                f"got an array of shape {list(array.shape)}."
+            )
+    return array
+
+
+def _is_missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def _to_sparse(value: Any, info: TensorInfo) -> tf.compat.v1.SparseTensorValue:
+    """A SparseTensor, or a column of scalars / lists / missing values, as COO parts."""
+    if isinstance(value, tf.SparseTensor):
+        value = tf.compat.v1.SparseTensorValue(
+            value.indices.numpy(), value.values.numpy(), value.dense_shape.numpy()
+        )
+    if isinstance(value, tf.compat.v1.SparseTensorValue):
+        values = _cast(np.asarray(value.values), info)
+        return tf.compat.v1.SparseTensorValue(
+            np.asarray(value.indices, np.int64),
+            values,
+            np.asarray(value.dense_shape, np.int64),
+        )
+    if isinstance(value, (pd.Series, np.ndarray)):
+        value = list(value)
+    if not isinstance(value, (list, tuple)):
+        raise _invalid(
+            f"Input '{info.key}' is sparse: pass a tf.SparseTensor or a column whose cells "
+            "are scalars, lists or missing values."
+        )
+    rows = [[] if _is_missing(v) else list(v) if _is_sequence(v) else [v] for v in value]
+    indices = [(i, j) for i, row in enumerate(rows) for j in range(len(row))]
+    flat = [x for row in rows for x in row]
+    values = _cast(np.asarray(flat) if flat else np.zeros(0), info)
+    width = max((len(r) for r in rows), default=0)
+    return tf.compat.v1.SparseTensorValue(
+        np.asarray(indices, np.int64).reshape(-1, 2),
+        values,
+        np.asarray([len(rows), width], np.int64),
+    )
+
+
+def format_outputs(outputs: dict[str, Any], signature: SignatureInfo, as_frame: bool) -> Any:
+    """Graph outputs as the user expects them.
+
+    Always named: a dict ``{output_key: array}``; for DataFrame input a
+    DataFrame with one column per output when every output has one row per
+    input row (``[n, 1]`` outputs become scalar columns, wider ones hold one
+    array per row). String outputs are ``str`` where valid UTF-8.
+    """
+    outputs = {k: _decode_strings(v) for k, v in outputs.items()}
+    if not as_frame or not outputs:
+        return outputs
+    lengths = {np.shape(v)[0] if np.ndim(v) else None for v in outputs.values()}
+    if (
+        len(lengths) != 1
+        or None in lengths
+        or not all(isinstance(v, np.ndarray) for v in outputs.values())
+    ):
+        return outputs
+    columns = {}
+    for key, v in outputs.items():
+        if v.ndim == 2 and v.shape[1] == 1:
+            v = v[:, 0]
+        columns[key] = v if v.ndim == 1 else list(v)
+    return pd.DataFrame(columns)
+
+
+def _decode_strings(value: Any) -> Any:
+    if isinstance(value, np.ndarray) and value.dtype == object:
+        try:
+            return (
+                np.vectorize(
+                    lambda b: b.decode("utf-8") if isinstance(b, bytes) else b,
+                    otypes=[object],
+                )(value)
+                if value.size
+                else value
+            )
+        except UnicodeDecodeError:
+            return value
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return value
+    return value

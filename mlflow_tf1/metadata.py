@@ -1,0 +1,286 @@
+"""Read a TF1 SavedModel's protobuf without running it.
+
+Everything the flavor decides before TensorFlow executes a graph lives here:
+where the SavedModel is, which MetaGraph and signature to use, and a plain,
+YAML-friendly description of every signature for the ``MLmodel`` file.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import (
+    INVALID_PARAMETER_VALUE,
+    RESOURCE_DOES_NOT_EXIST,
+)
+
+PB_FILENAME = "saved_model.pb"
+PBTXT_FILENAME = "saved_model.pbtxt"
+DEFAULT_SIGNATURE = "serving_default"
+DEFAULT_TAG = "serve"
+# SignatureDefs TensorFlow adds for its own bookkeeping, never user-facing.
+_INTERNAL_SIGNATURE_PREFIX = "__saved_model"
+
+
+def _invalid(message: str) -> MlflowException:
+    return MlflowException(message, error_code=INVALID_PARAMETER_VALUE)
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """One signature input or output, as the graph declares it.
+
+    ``shape`` is None for unknown rank, and uses -1 for unknown dimensions.
+    Sparse tensors (``encoding == "coo_sparse"``) name their three components.
+    """
+
+    key: str
+    dtype: str
+    shape: tuple[int, ...] | None
+    encoding: str = "dense"
+    name: str | None = None
+    components: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "dtype": self.dtype,
+            "shape": None if self.shape is None else list(self.shape),
+            "encoding": self.encoding,
+        }
+        if self.name is not None:
+            d["name"] = self.name
+        if self.components:
+            d["components"] = dict(self.components)
+        return d
+
+    @classmethod
+    def from_dict(cls, key: str, d: dict[str, Any]) -> TensorInfo:
+        shape = d.get("shape")
+        return cls(
+            key=key,
+            dtype=d["dtype"],
+            shape=None if shape is None else tuple(shape),
+            encoding=d.get("encoding", "dense"),
+            name=d.get("name"),
+            components=dict(d.get("components") or {}),
+        )
+
+    def describe(self) -> str:
+        shape = "unknown rank" if self.shape is None else list(self.shape)
+        kind = "" if self.encoding == "dense" else f", {self.encoding}"
+        return f"{self.key} ({self.dtype}, shape {shape}{kind})"
+
+
+@dataclass(frozen=True)
+class SignatureInfo:
+    """A SignatureDef reduced to what the runtime and the docs need."""
+
+    key: str
+    method_name: str
+    inputs: dict[str, TensorInfo]
+    outputs: dict[str, TensorInfo]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method_name": self.method_name,
+            "inputs": {k: v.to_dict() for k, v in self.inputs.items()},
+            "outputs": {k: v.to_dict() for k, v in self.outputs.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, key: str, d: dict[str, Any]) -> SignatureInfo:
+        return cls(
+            key=key,
+            method_name=d.get("method_name", ""),
+            inputs={k: TensorInfo.from_dict(k, v) for k, v in (d.get("inputs") or {}).items()},
+            outputs={k: TensorInfo.from_dict(k, v) for k, v in (d.get("outputs") or {}).items()},
+        )
+
+
+@dataclass(frozen=True)
+class SavedModelInfo:
+    """The chosen MetaGraph of a SavedModel folder, described."""
+
+    export_dir: Path
+    meta_graph_tags: list[str]
+    tensorflow_version: str
+    signatures: dict[str, SignatureInfo]
+
+    def signature(self, key: str) -> SignatureInfo:
+        if key not in self.signatures:
+            raise _invalid(
+                f"Signature '{key}' is not in this model. "
+                f"Available signatures: {sorted(self.signatures)}."
+            )
+        return self.signatures[key]
+
+
+def locate_saved_model(path: str | os.PathLike) -> Path:
+    """Resolve a SavedModel folder, or the newest numbered version under a parent.
+
+    TF Serving and Estimator exports write ``<base>/<version>/saved_model.pb``;
+    users point at ``<base>`` as often as at the version folder.
+    """
+    root = Path(path)
+    if not root.exists():
+        raise MlflowException(
+            f"SavedModel path '{root}' does not exist.",
+            error_code=RESOURCE_DOES_NOT_EXIST,
+        )
+    if not root.is_dir():
+        raise _invalid(
+            f"SavedModel path '{root}' is a file; expected the folder holding "
+            f"'{PB_FILENAME}' (or '{PBTXT_FILENAME}') and 'variables/'."
+        )
+    if _saved_model_file(root) is not None:
+        return root
+    versions = [p for p in root.iterdir() if p.is_dir() and p.name.isdigit()]
+    versions = [p for p in versions if _saved_model_file(p) is not None]
+    if versions:
+        return max(versions, key=lambda p: int(p.name))
+    if (root / "export.meta").exists() or any(root.glob("*.meta")):
+        raise _invalid(
+            f"'{root}' is a pre-SavedModel export (a SessionBundle or checkpoint: "
+            "'export.meta' plus checkpoint files), not a SavedModel. Re-export it with "
+            "tf.compat.v1.saved_model.Builder (SavedModelBuilder) and log that folder."
+        )
+    contents = sorted(p.name for p in root.iterdir())[:10]
+    raise _invalid(
+        f"No SavedModel in '{root}': expected '{PB_FILENAME}' or '{PBTXT_FILENAME}', "
+        f"or numbered version folders holding one. Found: {contents or 'an empty folder'}."
+    )
+
+
+def _saved_model_file(folder: Path) -> Path | None:
+    for name in (PB_FILENAME, PBTXT_FILENAME):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def read_saved_model(export_dir: str | os.PathLike):
+    """Parse ``saved_model.pb`` (or ``.pbtxt``) into a ``SavedModel`` proto."""
+    from google.protobuf import message, text_format
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    file = _saved_model_file(Path(export_dir))
+    if file is None:
+        raise _invalid(f"No '{PB_FILENAME}' or '{PBTXT_FILENAME}' in '{export_dir}'.")
+    proto = saved_model_pb2.SavedModel()
+    try:
+        if file.suffix == ".pbtxt":
+            text_format.Parse(file.read_text(encoding="utf-8"), proto)
+        else:
+            proto.ParseFromString(file.read_bytes())
+    except (message.DecodeError, text_format.ParseError, UnicodeDecodeError) as e:
+        raise _invalid(
+            f"'{file}' is not a valid SavedModel protobuf (truncated or corrupt): {e}"
+        ) from None
+    if not proto.meta_graphs:
+        raise _invalid(f"'{file}' holds no MetaGraph: it is empty or not a SavedModel.")
+    return proto
+
+
+def tag_sets(proto) -> list[list[str]]:
+    return [list(mg.meta_info_def.tags) for mg in proto.meta_graphs]
+
+
+def select_meta_graph(proto, meta_graph_tags: list[str] | None):
+    """Pick the MetaGraph: the given tags, else ``serve``, else the only one."""
+    available = tag_sets(proto)
+    if meta_graph_tags is None:
+        serve = [mg for mg in proto.meta_graphs if list(mg.meta_info_def.tags) == [DEFAULT_TAG]]
+        if serve:
+            return serve[0]
+        if len(proto.meta_graphs) == 1:
+            return proto.meta_graphs[0]
+        raise _invalid(
+            f"This SavedModel has several MetaGraphs and none is tagged only '{DEFAULT_TAG}'; "
+            f"pass meta_graph_tags= one of {available}."
+        )
+    wanted = set(meta_graph_tags)
+    for mg in proto.meta_graphs:
+        if set(mg.meta_info_def.tags) == wanted:
+            return mg
+    raise _invalid(
+        f"No MetaGraph with tags {sorted(wanted)} in this SavedModel. Available tag sets: {available}."
+    )
+
+
+def _tensor_info(key: str, proto) -> TensorInfo:
+    from tensorflow.python.framework import dtypes
+
+    dtype = dtypes.as_dtype(proto.dtype).base_dtype.name if proto.dtype else "unknown"
+    shape_proto = proto.tensor_shape
+    shape = None if shape_proto.unknown_rank else tuple(int(d.size) for d in shape_proto.dim)
+    encoding = proto.WhichOneof("encoding") or "name"
+    if encoding == "name":
+        return TensorInfo(key=key, dtype=dtype, shape=shape, name=proto.name)
+    if encoding == "coo_sparse":
+        sp = proto.coo_sparse
+        return TensorInfo(
+            key=key,
+            dtype=dtype,
+            shape=shape,
+            encoding="coo_sparse",
+            components={
+                "indices": sp.indices_tensor_name,
+                "values": sp.values_tensor_name,
+                "dense_shape": sp.dense_shape_tensor_name,
+            },
+        )
+    return TensorInfo(key=key, dtype=dtype, shape=shape, encoding=encoding)
+
+
+def signature_infos(meta_graph) -> dict[str, SignatureInfo]:
+    return {
+        key: SignatureInfo(
+            key=key,
+            method_name=sig.method_name,
+            inputs={k: _tensor_info(k, v) for k, v in sorted(sig.inputs.items())},
+            outputs={k: _tensor_info(k, v) for k, v in sorted(sig.outputs.items())},
+        )
+        for key, sig in sorted(meta_graph.signature_def.items())
+        if not key.startswith(_INTERNAL_SIGNATURE_PREFIX)
+    }
+
+
+def default_signature_name(signatures: dict[str, SignatureInfo], requested: str | None) -> str:
+    """``requested`` if it exists, else ``serving_default``, else the only signature."""
+    if requested is not None:
+        if requested not in signatures:
+            raise _invalid(
+                f"Signature '{requested}' is not in this MetaGraph. "
+                f"Available signatures: {sorted(signatures)}."
+            )
+        return requested
+    if DEFAULT_SIGNATURE in signatures:
+        return DEFAULT_SIGNATURE
+    if len(signatures) == 1:
+        return next(iter(signatures))
+    if not signatures:
+        raise _invalid("This MetaGraph has no signatures: there is nothing to call.")
+    raise _invalid(
+        f"This MetaGraph has no '{DEFAULT_SIGNATURE}' signature; pass signature_name= one of "
+        f"{sorted(signatures)}."
+    )
+
+
+def inspect_saved_model(
+    path: str | os.PathLike, meta_graph_tags: list[str] | None = None
+) -> tuple[SavedModelInfo, Any]:
+    """Locate, parse and describe a SavedModel; also returns the chosen MetaGraphDef."""
+    export_dir = locate_saved_model(path)
+    proto = read_saved_model(export_dir)
+    meta_graph = select_meta_graph(proto, meta_graph_tags)
+    info = SavedModelInfo(
+        export_dir=export_dir,
+        meta_graph_tags=list(meta_graph.meta_info_def.tags),
+        tensorflow_version=meta_graph.meta_info_def.tensorflow_version or "unknown",
+        signatures=signature_infos(meta_graph),
+    )
+    return info, meta_graph

@@ -1,0 +1,58 @@
+"""The object ``mlflow.pyfunc.load_model`` wraps: one loaded graph, any signature."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import tensorflow as tf
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+from mlflow_tf1.inputs import format_outputs, prepare_feeds
+from mlflow_tf1.runtime import LoadedSavedModel
+
+SIGNATURE_PARAM = "signature_name"
+
+
+class TF1PyfuncModel:
+    """Predicts with the signature named by ``params["signature_name"]``.
+
+    Holds no per-request state, so concurrent ``predict`` calls are safe.
+    """
+
+    def __init__(self, model: LoadedSavedModel, default_signature: str):
+        self._model = model
+        self._default = default_signature
+
+    def get_raw_model(self) -> LoadedSavedModel:
+        """The native model: ``.signatures``, ``.backends``, ``.fallback_reasons``."""
+        return self._model
+
+    def predict(self, data: Any, params: dict[str, Any] | None = None) -> Any:
+        name = (params or {}).get(SIGNATURE_PARAM) or self._default
+        signature = self._model.signatures.get(name)
+        if signature is None:
+            raise MlflowException(
+                f"Unknown signature '{name}'. Available signatures: "
+                f"{sorted(self._model.signatures)}.",
+                error_code=INVALID_PARAMETER_VALUE,
+            )
+        feeds = prepare_feeds(data, signature.info)
+        try:
+            outputs = signature.run(feeds)
+        except (tf.errors.InvalidArgumentError, tf.errors.OutOfRangeError) as e:
+            # The graph itself refused the values (e.g. a malformed tf.Example).
+            raise MlflowException(
+                f"Signature '{name}' rejected the input: {e.message.splitlines()[0]}",
+                error_code=INVALID_PARAMETER_VALUE,
+            ) from None
+        return format_outputs(outputs, signature.info, as_frame=isinstance(data, pd.DataFrame))
+
+
+def _load_pyfunc(path: str) -> TF1PyfuncModel:
+    """MLflow's pyfunc loader hook; ``path`` is the model's local folder."""
+    from mlflow_tf1.flavor import _load_from_local_path
+
+    model, config = _load_from_local_path(path)
+    return TF1PyfuncModel(model, config["signature_name"])

@@ -1,0 +1,381 @@
+"""Turn a TF1 MetaGraph into callables, one per signature.
+
+Two backends share one interface (:class:`Signature`):
+
+* ``tf2``: the graph imported inside ``tf.compat.v1.wrap_function`` and pruned
+  per signature, as ``tf.saved_model.load`` does for TF1 graphs. These are real
+  TF2 ``ConcreteFunction`` objects that compose with ``tf.function``.
+* ``session``: a ``tf.compat.v1.Session`` for what TF2 cannot convert
+  (reference variables, graphs whose unused parts fail TF2 shape inference).
+
+Unlike ``tf.saved_model.load``, signatures are pruned one at a time, so one
+unconvertible signature never blocks the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+from mlflow_tf1.metadata import SignatureInfo, TensorInfo
+
+_logger = logging.getLogger(__name__)
+
+BACKENDS = ("auto", "tf2", "session")
+_SPARSE_PARTS = ("indices", "values", "dense_shape")
+_REF_VARIABLE_OPS = {"Variable", "VariableV2", "AutoReloadVariable"}
+_VARIABLE_OPS = _REF_VARIABLE_OPS | {"VarHandleOp"}
+
+
+class Signature:
+    """One signature, callable the TF2 way or the numpy way.
+
+    ``sig(x=...)`` (or ``sig(value)`` for one input) returns a dict of
+    ``tf.Tensor`` and works eagerly and inside ``tf.function``. ``sig.run``
+    takes and returns numpy, the fast path the pyfunc model uses.
+    """
+
+    backend: str = ""
+
+    def __init__(self, info: SignatureInfo):
+        self.info = info
+        self._input_keys = list(info.inputs)
+        self._output_keys = list(info.outputs)
+
+    @property
+    def structured_outputs(self) -> dict[str, TensorInfo]:
+        return self.info.outputs
+
+    def run(self, feeds: Mapping[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def __call__(self, *args: Any, **kwargs: Any) -> dict[str, tf.Tensor]:
+        return self._call_tensors(self._bind(args, kwargs))
+
+    def _call_tensors(self, values: dict[str, Any]) -> dict[str, tf.Tensor]:
+        raise NotImplementedError
+
+    def _host_call(self, values: dict[str, Any]) -> dict[str, tf.Tensor]:
+        """Run inside a traced ``tf.function`` as a host callback to ``run``."""
+        if any(
+            t.encoding != "dense" for t in (*self.info.inputs.values(), *self.info.outputs.values())
+        ):
+            raise _invalid(
+                f"Signature '{self.info.key}' ({self.backend} backend) has sparse tensors "
+                "and cannot be traced into a tf.function."
+            )
+        keys = list(self.info.inputs)
+
+        def host(*arrays):
+            outputs = self.run(dict(zip(keys, arrays, strict=True)))
+            return [np.asarray(outputs[k]) for k in self._output_keys]
+
+        out_types = [tf.as_dtype(t.dtype) for t in self.info.outputs.values()]
+        results = tf.numpy_function(host, [values[k] for k in keys], out_types, stateful=True)
+        return dict(zip(self._output_keys, results, strict=True))
+
+    def _bind(self, args: tuple, kwargs: dict) -> dict[str, Any]:
+        """Map call arguments to input keys, the way TF2 signatures do."""
+        if args:
+            if len(args) > 1 or kwargs or len(self._input_keys) != 1:
+                raise _invalid(
+                    f"Signature '{self.info.key}' takes keyword arguments "
+                    f"{self._input_keys}; positional use is only for one-input signatures."
+                )
+            kwargs = {self._input_keys[0]: args[0]}
+        missing = [k for k in self._input_keys if k not in kwargs]
+        unknown = [k for k in kwargs if k not in self.info.inputs]
+        if missing or unknown:
+            raise _invalid(
+                f"Signature '{self.info.key}' expects inputs {self._input_keys}; "
+                f"missing {missing}, unknown {unknown}."
+            )
+        return {k: _as_tensor(kwargs[k], self.info.inputs[k]) for k in self._input_keys}
+
+    def __repr__(self) -> str:
+        ins = ", ".join(t.describe() for t in self.info.inputs.values())
+        return f"<Signature '{self.info.key}' ({ins}) -> {self._output_keys} on {self.backend}>"
+
+
+def _invalid(message: str) -> MlflowException:
+    return MlflowException(message, error_code=INVALID_PARAMETER_VALUE)
+
+
+def _as_tensor(value: Any, info: TensorInfo):
+    dtype = tf.as_dtype(info.dtype)
+    if info.encoding == "coo_sparse":
+        if isinstance(value, tf.compat.v1.SparseTensorValue):
+            value = tf.SparseTensor(value.indices, value.values, value.dense_shape)
+        if not isinstance(value, tf.SparseTensor):
+            raise _invalid(f"Input '{info.key}' is sparse: pass a tf.SparseTensor.")
+        return value if value.dtype == dtype else tf.cast(value, dtype)
+    tensor = tf.convert_to_tensor(value) if dtype == tf.string else value
+    if not isinstance(tensor, tf.Tensor):
+        tensor = tf.convert_to_tensor(np.asarray(value))
+    return tensor if tensor.dtype == dtype else tf.cast(tensor, dtype)
+
+
+def _flatten(values: Mapping[str, Any], inputs: Mapping[str, TensorInfo]) -> list[Any]:
+    """Inputs in signature order, sparse ones split into their three components."""
+    flat = []
+    for key, info in inputs.items():
+        value = values[key]
+        if info.encoding == "coo_sparse":
+            flat.extend((value.indices, value.values, value.dense_shape))
+        else:
+            flat.append(value)
+    return flat
+
+
+def _graph_element(graph: tf.Graph, info: TensorInfo):
+    if info.encoding == "coo_sparse":
+        parts = [graph.get_tensor_by_name(info.components[p]) for p in _SPARSE_PARTS]
+        return tf.SparseTensor(*parts)
+    if info.name is None:
+        raise _invalid(f"Tensor '{info.key}' uses the unsupported '{info.encoding}' encoding.")
+    return graph.get_tensor_by_name(info.name)
+
+
+def _feed_tensors(graph: tf.Graph, inputs: Mapping[str, TensorInfo]) -> list[tf.Tensor]:
+    flat = []
+    for info in inputs.values():
+        element = _graph_element(graph, info)
+        if isinstance(element, tf.SparseTensor):
+            flat.extend((element.indices, element.values, element.dense_shape))
+        else:
+            flat.append(element)
+    return flat
+
+
+def _to_numpy(value: Any) -> Any:
+    if isinstance(value, tf.SparseTensor):
+        return tf.compat.v1.SparseTensorValue(
+            value.indices.numpy(), value.values.numpy(), value.dense_shape.numpy()
+        )
+    return value.numpy() if hasattr(value, "numpy") else value
+
+
+class _TF2Signature(Signature):
+    backend = "tf2"
+
+    def __init__(self, info: SignatureInfo, function: Callable, traceable: bool):
+        super().__init__(info)
+        self.function = function
+        # Reference variables live under their node names; a tf.function renames
+        # the nodes it inlines, so such graphs are reached through a host call.
+        self._traceable = traceable
+
+    def run(self, feeds: Mapping[str, Any]) -> dict[str, Any]:
+        tensors = {}
+        for key, info in self.info.inputs.items():
+            value = feeds[key]
+            if info.encoding == "coo_sparse":
+                tensors[key] = tf.SparseTensor(value.indices, value.values, value.dense_shape)
+            else:
+                tensors[key] = tf.constant(value)
+        return {k: _to_numpy(v) for k, v in self._call_tensors(tensors).items()}
+
+    def _call_tensors(self, values: dict[str, Any]) -> dict[str, tf.Tensor]:
+        if not self._traceable and not tf.executing_eagerly():
+            return self._host_call(values)
+        return self.function(*_flatten(values, self.info.inputs))
+
+
+class _SessionSignature(Signature):
+    backend = "session"
+
+    def __init__(self, info: SignatureInfo, session: tf.compat.v1.Session):
+        super().__init__(info)
+        graph = session.graph
+        fetches = [_graph_element(graph, t) for t in info.outputs.values()]
+        self._callable = session.make_callable(fetches, _feed_tensors(graph, info.inputs))
+
+    def run(self, feeds: Mapping[str, Any]) -> dict[str, Any]:
+        values = self._callable(*_flatten(feeds, self.info.inputs))
+        return dict(zip(self._output_keys, values, strict=True))
+
+    def _call_tensors(self, values: dict[str, Any]) -> dict[str, tf.Tensor]:
+        if tf.executing_eagerly():
+            feeds = {k: _to_numpy(v) for k, v in values.items()}
+            return {k: tf.convert_to_tensor(v) for k, v in self.run(feeds).items()}
+        return self._host_call(values)
+
+
+class _UnavailableSignature(Signature):
+    """Keeps a signature that neither backend could build listed, with the reason."""
+
+    backend = "unavailable"
+
+    def __init__(self, info: SignatureInfo, reason: str):
+        super().__init__(info)
+        self.reason = reason
+
+    def run(self, feeds: Mapping[str, Any]) -> dict[str, Any]:
+        raise MlflowException(f"Signature '{self.info.key}' cannot run: {self.reason}")
+
+    _call_tensors = run
+
+
+class LoadedSavedModel:
+    """A MetaGraph ready to run: ``signatures[key]`` are :class:`Signature` objects."""
+
+    def __init__(
+        self,
+        export_dir: str | os.PathLike,
+        meta_graph,
+        signatures: Mapping[str, SignatureInfo],
+        backend: str = "auto",
+    ):
+        if backend not in BACKENDS:
+            raise _invalid(f"Unknown backend '{backend}'; valid backends: {list(BACKENDS)}.")
+        self.export_dir = Path(export_dir)
+        self.tensorflow_version = meta_graph.meta_info_def.tensorflow_version
+        self.fallback_reasons: dict[str, str] = {}
+        self.signatures: dict[str, Signature] = {}
+        self._session: tf.compat.v1.Session | None = None
+        self._lock = threading.Lock()
+
+        if backend != "session":
+            self._build_tf2(meta_graph, signatures)
+        pending = [k for k in signatures if k not in self.signatures]
+        if pending and backend == "tf2":
+            reasons = {k: self.fallback_reasons[k] for k in pending}
+            raise MlflowException(f"TF2 cannot convert these signatures: {reasons}")
+        if pending and self.signatures and _has_variables(meta_graph):
+            # Variables must live in one place, or a stateful graph's signatures
+            # would each see their own copy.
+            _logger.info("Some signatures need a Session; running all of them there.")
+            pending = list(signatures)
+            self.signatures = {}
+        if pending:
+            self._build_session(meta_graph, signatures, pending)
+        for key in signatures:
+            _logger.info(
+                "Signature '%s' runs on the %s backend.",
+                key,
+                self.signatures[key].backend,
+            )
+
+    @property
+    def backends(self) -> dict[str, str]:
+        return {k: s.backend for k, s in self.signatures.items()}
+
+    def _build_tf2(self, meta_graph, signatures: Mapping[str, SignatureInfo]) -> None:
+        try:
+            wrapped = _import_in_wrap_function(self.export_dir, meta_graph)
+        except Exception as e:  # noqa: BLE001 -- any TF error here means "use a Session"
+            reason = f"TF2 could not import the graph: {_first_line(e)}"
+            self.fallback_reasons.update(dict.fromkeys(signatures, reason))
+            _logger.info("%s; falling back to a tf.compat.v1.Session.", reason)
+            return
+        traceable = not any(n.op in _REF_VARIABLE_OPS for n in meta_graph.graph_def.node)
+        for key, info in signatures.items():
+            try:
+                fetches = {k: _graph_element(wrapped.graph, t) for k, t in info.outputs.items()}
+                function = wrapped.prune(_feed_tensors(wrapped.graph, info.inputs), fetches)
+                self.signatures[key] = _TF2Signature(info, function, traceable)
+            except Exception as e:  # noqa: BLE001 -- recorded; the Session takes over
+                self.fallback_reasons[key] = f"TF2 could not prune it: {_first_line(e)}"
+                _logger.info("Signature '%s': %s", key, self.fallback_reasons[key])
+
+    def _build_session(self, meta_graph, signatures, keys: list[str]) -> None:
+        self._session = _load_session(self.export_dir, list(meta_graph.meta_info_def.tags))
+        for key in keys:
+            try:
+                self.signatures[key] = _SessionSignature(signatures[key], self._session)
+            except Exception as e:  # noqa: BLE001 -- kept listed with its reason
+                reason = f"{self.fallback_reasons.get(key, '')}; Session: {_first_line(e)}"
+                self.signatures[key] = _UnavailableSignature(signatures[key], reason.lstrip("; "))
+        if all(isinstance(s, _UnavailableSignature) for s in self.signatures.values()):
+            reasons = {k: s.reason for k, s in self.signatures.items()}
+            raise MlflowException(f"No signature of this model can run: {reasons}")
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0][:500]
+
+
+def _has_variables(meta_graph) -> bool:
+    return any(node.op in _VARIABLE_OPS for node in meta_graph.graph_def.node)
+
+
+def _variables_path(export_dir: Path) -> str:
+    return str(export_dir / "variables" / "variables")
+
+
+def _asset_paths(export_dir: Path, meta_graph) -> dict[str, str]:
+    """Asset placeholder tensor name -> file path, for new and pre-1.1 exports."""
+    from tensorflow.core.protobuf import meta_graph_pb2
+
+    defs = list(meta_graph.asset_file_def)
+    if not defs and "saved_model_assets" in meta_graph.collection_def:
+        for packed in meta_graph.collection_def["saved_model_assets"].any_list.value:
+            asset = meta_graph_pb2.AssetFileDef()
+            packed.Unpack(asset)
+            defs.append(asset)
+    return {a.tensor_info.name: str(export_dir / "assets" / a.filename) for a in defs}
+
+
+def _init_op_name(meta_graph) -> str | None:
+    """The op that initializes tables and local state, wherever this TF wrote it."""
+    init = meta_graph.signature_def.get("__saved_model_init_op")
+    if init is not None:
+        return init.outputs["__saved_model_init_op"].name
+    for collection in ("saved_model_main_op", "legacy_init_op"):
+        nodes = meta_graph.collection_def.get(collection)
+        if nodes is not None and nodes.node_list.value:
+            return nodes.node_list.value[0]
+    return None
+
+
+def _import_in_wrap_function(export_dir: Path, meta_graph):
+    saver_holder: list[Any] = []
+
+    def import_graph() -> None:
+        saver_holder.append(tf.compat.v1.train.import_meta_graph(meta_graph, clear_devices=True))
+
+    wrapped = tf.compat.v1.wrap_function(import_graph, [])
+    graph = wrapped.graph
+    saver = saver_holder[0]
+    if saver is not None:
+        filename = graph.as_graph_element(saver.saver_def.filename_tensor_name)
+        restore = wrapped.prune(
+            [filename],
+            [filename, graph.as_graph_element(saver.saver_def.restore_op_name)],
+        )
+        restore(tf.constant(_variables_path(export_dir)))
+    assets = _asset_paths(export_dir, meta_graph)
+    with graph.as_default():
+        init_name = _init_op_name(meta_graph)
+        if init_name is not None:
+            init_op = graph.as_graph_element(init_name)
+        else:
+            init_op = tf.group(
+                tf.compat.v1.local_variables_initializer(),
+                tf.compat.v1.tables_initializer(),
+            )
+        anchor = tf.constant(0.0)
+    feeds = [graph.as_graph_element(name) for name in assets]
+    init = wrapped.prune(feeds, [anchor, init_op])
+    init(*[tf.constant(path) for path in assets.values()])
+    return wrapped
+
+
+def _load_session(export_dir: Path, tags: list[str]) -> tf.compat.v1.Session:
+    """A Session with the SavedModel loaded; devices cleared so GPU pins run on CPU."""
+    graph = tf.Graph()
+    config = tf.compat.v1.ConfigProto(allow_soft_placement=True)
+    session = tf.compat.v1.Session(graph=graph, config=config)
+    with graph.as_default():
+        tf.compat.v1.saved_model.loader.load(session, tags, str(export_dir), clear_devices=True)
+    return session

@@ -1,0 +1,372 @@
+"""TF1-style SavedModel fixtures and an independent ``Session``-based oracle.
+
+``mlflow-tf1`` exists to serve SavedModels written by TensorFlow 1.x training
+scripts. Those models are graph-mode artefacts with features TF2 code rarely
+produces: v1 control flow (``Enter``/``Exit``/``Merge``/``Switch``), asset
+files plus ``main_op`` table initialisers, COO-sparse signature inputs,
+text-format ``saved_model.pbtxt``, several MetaGraphs per SavedModel,
+partitioned variables and reference variables. Each ``build_*`` function below
+writes one such SavedModel the way an old training script would, using only the
+``tf.compat.v1`` graph API (no eager code).
+
+``session_predict`` is the ground truth the tests compare against: it loads the
+SavedModel with the TF1 loader into a fresh ``Graph``/``Session`` and runs a
+signature directly. It depends on nothing but TensorFlow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+v1 = tf.compat.v1
+PathLike = str | os.PathLike[str]
+
+SERVE = v1.saved_model.tag_constants.SERVING
+DEFAULT_SIGNATURE = v1.saved_model.signature_constants.DEFAULT_SERVING_SIGNATURE_DEF_KEY
+PREDICT_METHOD = v1.saved_model.signature_constants.PREDICT_METHOD_NAME
+VOCABULARY = ("apple", "banana", "cherry")
+
+
+@contextlib.contextmanager
+def _tf1_session(
+    *, control_flow_v2: bool | None = None, resource_variables: bool | None = None
+) -> Iterator[v1.Session]:
+    """Open a Session on a fresh Graph, temporarily setting the v1/v2 toggles.
+
+    The global toggles are restored on exit so builders leave no trace.
+    """
+    saved_cf = v1.control_flow_v2_enabled()
+    saved_rv = v1.resource_variables_enabled()
+    try:
+        if control_flow_v2 is not None:
+            (v1.enable_control_flow_v2 if control_flow_v2 else v1.disable_control_flow_v2)()
+        if resource_variables is not None:
+            (
+                v1.enable_resource_variables
+                if resource_variables
+                else v1.disable_resource_variables
+            )()
+        with v1.Graph().as_default() as graph, v1.Session(graph=graph) as sess:
+            yield sess
+    finally:
+        (v1.enable_control_flow_v2 if saved_cf else v1.disable_control_flow_v2)()
+        (v1.enable_resource_variables if saved_rv else v1.disable_resource_variables)()
+
+
+def _info(tensor: Any) -> Any:
+    return v1.saved_model.utils.build_tensor_info(tensor)
+
+
+def _signature(inputs: Mapping[str, Any], outputs: Mapping[str, Any]) -> Any:
+    """``build_signature_def`` (unlike ``predict_signature_def``) allows no inputs."""
+    return v1.saved_model.signature_def_utils.build_signature_def(
+        inputs={k: _info(t) for k, t in inputs.items()},
+        outputs={k: _info(t) for k, t in outputs.items()},
+        method_name=PREDICT_METHOD,
+    )
+
+
+def _save(
+    sess: v1.Session,
+    export_dir: PathLike,
+    signatures: Mapping[str, Any],
+    tags: Iterable[str] = (SERVE,),
+    **kwargs: Any,
+) -> v1.saved_model.Builder:
+    """Initialise variables and write a single-MetaGraph SavedModel."""
+    sess.run(v1.global_variables_initializer())
+    builder = v1.saved_model.Builder(os.fspath(export_dir))
+    builder.add_meta_graph_and_variables(
+        sess, list(tags), signature_def_map=dict(signatures), **kwargs
+    )
+    return builder
+
+
+def build_while_loop(export_dir: PathLike) -> None:
+    """v1 control flow: ``Enter``/``Exit``/``Merge``/``Switch``/``NextIteration``.
+
+    ``serving_default``: ``start`` (float32 [-1], placeholder ``x_in``) ->
+    ``result``: each element doubled until it exceeds 100 (at most 20 rounds).
+    """
+    with _tf1_session(control_flow_v2=False) as sess:
+        x = v1.placeholder(tf.float32, [None], name="x_in")
+        _, y = v1.while_loop(
+            lambda i, v: tf.reduce_any(v <= 100.0),
+            lambda i, v: (i + 1, tf.where(v <= 100.0, v * 2.0, v)),
+            (tf.constant(0), x),
+            maximum_iterations=20,
+        )
+        y = tf.identity(y, name="doubled")
+        assert any(op.type == "Enter" for op in sess.graph.get_operations())
+        _save(sess, export_dir, {DEFAULT_SIGNATURE: _signature({"start": x}, {"result": y})}).save()
+
+
+def build_asset_table(export_dir: PathLike) -> None:
+    """Asset file + hash table initialised by ``main_op``.
+
+    ``serving_default``: ``words`` (string [-1]) -> ``ids`` (int64 [-1]):
+    apple=0, banana=1, cherry=2, anything else -1. The vocabulary is written to
+    a temp dir that is deleted after saving, so only the copy under
+    ``assets/`` can satisfy the loader.
+    """
+    tmp = tempfile.mkdtemp()
+    try:
+        vocab = os.path.join(tmp, "vocab.txt")
+        with open(vocab, "w") as f:
+            f.write("\n".join(VOCABULARY) + "\n")
+        with _tf1_session() as sess:
+            words = v1.placeholder(tf.string, [None], name="input_words")
+            init = v1.lookup.TextFileInitializer(
+                vocab,
+                tf.string,
+                v1.lookup.TextFileIndex.WHOLE_LINE,
+                tf.int64,
+                v1.lookup.TextFileIndex.LINE_NUMBER,
+            )
+            table = v1.lookup.StaticHashTable(init, default_value=-1)
+            ids = tf.identity(table.lookup(words), name="word_ids")
+            _save(
+                sess,
+                export_dir,
+                {DEFAULT_SIGNATURE: _signature({"words": words}, {"ids": ids})},
+                assets_collection=v1.get_collection(v1.GraphKeys.ASSET_FILEPATHS),
+                main_op=tf.group(v1.tables_initializer(), name="init_tables"),
+            ).save()
+    finally:
+        shutil.rmtree(tmp)
+
+
+def build_sparse_input(export_dir: PathLike) -> None:
+    """A ``coo_sparse`` signature input next to a dense one.
+
+    ``serving_default``: ``sp`` (SparseTensor float32 [-1, 4]) and ``scale``
+    (float32 [-1]) -> ``row_sums`` (float32 [-1]) = sum(sp, axis=1) * scale.
+    """
+    with _tf1_session() as sess:
+        sp = v1.sparse_placeholder(tf.float32, [None, 4], name="sp_in")
+        scale = v1.placeholder(tf.float32, [None], name="scale_in")
+        row_sums = tf.multiply(tf.sparse.reduce_sum(sp, axis=1), scale, name="row_sums")
+        sig = v1.saved_model.signature_def_utils.predict_signature_def(
+            inputs={"sp": sp, "scale": scale}, outputs={"row_sums": row_sums}
+        )
+        assert sig.inputs["sp"].WhichOneof("encoding") == "coo_sparse"
+        _save(sess, export_dir, {DEFAULT_SIGNATURE: sig}).save()
+
+
+def build_pbtxt(export_dir: PathLike) -> None:
+    """Text-format SavedModel: ``saved_model.pbtxt`` and no ``saved_model.pb``.
+
+    ``serving_default``: ``x`` (float32 [-1]) -> ``y`` = 3x - 1 (variables).
+    """
+    with _tf1_session() as sess:
+        x = v1.placeholder(tf.float32, [None], name="x")
+        w = v1.Variable(3.0, name="w")
+        b = v1.Variable(-1.0, name="b")
+        y = tf.add(w * x, b, name="y")
+        _save(sess, export_dir, {DEFAULT_SIGNATURE: _signature({"x": x}, {"y": y})}).save(
+            as_text=True
+        )
+
+
+def build_multi_metagraph(export_dir: PathLike) -> None:
+    """Two MetaGraphs sharing one checkpoint.
+
+    tags ``["serve"]``, ``serving_default``: ``x`` -> ``y`` = x + 1;
+    tags ``["train"]``, ``train_sig``: ``x`` -> ``y`` = x * 10 (float32 [-1]).
+    """
+    with _tf1_session() as sess:
+        x = v1.placeholder(tf.float32, [None], name="x")
+        one = v1.Variable(1.0, name="one")
+        ten = v1.Variable(10.0, name="ten")
+        builder = _save(
+            sess,
+            export_dir,
+            {DEFAULT_SIGNATURE: _signature({"x": x}, {"y": tf.add(x, one, name="plus_one")})},
+        )
+        builder.add_meta_graph(
+            ["train"],
+            signature_def_map={
+                "train_sig": _signature({"x": x}, {"y": tf.multiply(x, ten, name="times_ten")})
+            },
+        )
+        builder.save()
+
+
+def build_two_tagsets_no_serve(export_dir: PathLike) -> None:
+    """Two MetaGraphs, neither tagged ``serve``; each has ``serving_default``.
+
+    tags ``["alpha"]``: ``x`` -> ``y`` = x + 1; tags ``["beta"]``: ``x`` ->
+    ``y`` = x * 10 (float32 [-1]).
+    """
+    with _tf1_session() as sess:
+        x = v1.placeholder(tf.float32, [None], name="x")
+        alpha = _signature({"x": x}, {"y": tf.add(x, 1.0, name="alpha_y")})
+        beta = _signature({"x": x}, {"y": tf.multiply(x, 10.0, name="beta_y")})
+        builder = _save(sess, export_dir, {DEFAULT_SIGNATURE: alpha}, tags=["alpha"])
+        builder.add_meta_graph(["beta"], signature_def_map={DEFAULT_SIGNATURE: beta})
+        builder.save()
+
+
+def build_partitioned_vars(export_dir: PathLike) -> None:
+    """A ``PartitionedVariable`` (3 shards of a [6, 2] weight).
+
+    ``serving_default``: ``x`` (float32 [-1, 6]) -> ``y`` (float32 [-1, 2]) =
+    x @ W with W = arange(12).reshape(6, 2).
+    """
+    full = np.arange(12, dtype=np.float32).reshape(6, 2)
+
+    def init(shape: Any, dtype: Any = None, partition_info: Any = None) -> tf.Tensor:
+        start = partition_info.var_offset[0] if partition_info is not None else 0
+        return tf.constant(full[start : start + shape[0]], dtype=dtype)
+
+    with _tf1_session() as sess:
+        x = v1.placeholder(tf.float32, [None, 6], name="features")
+        w = v1.get_variable(
+            "W", [6, 2], tf.float32, init, partitioner=v1.fixed_size_partitioner(3)
+        )
+        assert len(list(w)) == 3
+        y = tf.matmul(x, w, name="logits")
+        _save(sess, export_dir, {DEFAULT_SIGNATURE: _signature({"x": x}, {"y": y})}).save()
+
+
+def build_mixed_dtypes(export_dir: PathLike) -> None:
+    """Many dtypes, a true scalar input, and two signatures sharing a placeholder.
+
+    ``serving_default`` inputs: ``i32`` int32 [-1], ``flag`` bool [-1],
+    ``half`` float16 [-1], ``dbl`` float64 [-1], ``pix`` uint8 [-1, 2, 2],
+    ``text`` string [-1], ``bias`` float32 [] (scalar). Outputs: ``sum``
+    float64 [-1], ``flag_out`` bool, ``text_len`` int32, ``upper`` string.
+    ``only_text``: ``t`` (the same text placeholder) -> ``upper``.
+    """
+    with _tf1_session() as sess:
+        i32 = v1.placeholder(tf.int32, [None], name="ph_int")
+        flag = v1.placeholder(tf.bool, [None], name="ph_flag")
+        half = v1.placeholder(tf.float16, [None], name="ph_half")
+        dbl = v1.placeholder(tf.float64, [None], name="ph_dbl")
+        pix = v1.placeholder(tf.uint8, [None, 2, 2], name="ph_pix")
+        text = v1.placeholder(tf.string, [None], name="ph_text")
+        bias = v1.placeholder(tf.float32, [], name="ph_bias")
+        f64 = tf.float64
+        total = tf.add_n(
+            [
+                tf.cast(i32, f64),
+                tf.cast(half, f64),
+                dbl,
+                tf.reduce_sum(tf.cast(pix, f64), [1, 2]),
+                tf.fill(tf.shape(dbl), tf.cast(bias, f64)),
+            ],
+            name="out_sum",
+        )
+        upper = tf.strings.upper(text, name="out_upper")
+        outputs = {
+            "sum": total,
+            "flag_out": tf.logical_not(flag, name="out_flag"),
+            "text_len": tf.strings.length(text, name="out_len"),
+            "upper": upper,
+        }
+        inputs = {
+            "i32": i32,
+            "flag": flag,
+            "half": half,
+            "dbl": dbl,
+            "pix": pix,
+            "text": text,
+            "bias": bias,
+        }
+        signatures = {
+            DEFAULT_SIGNATURE: _signature(inputs, outputs),
+            "only_text": _signature({"t": text}, {"upper": upper}),
+        }
+        _save(sess, export_dir, signatures).save()
+
+
+def build_no_inputs(export_dir: PathLike) -> None:
+    """A signature with no inputs; no ``serving_default`` at all.
+
+    ``get_version``: () -> ``version`` (int32 scalar, read from a variable = 7).
+    """
+    with _tf1_session() as sess:
+        version = v1.Variable(7, dtype=tf.int32, name="model_version")
+        out = tf.identity(version, name="version")
+        _save(sess, export_dir, {"get_version": _signature({}, {"version": out})}).save()
+
+
+def build_reference_counter(export_dir: PathLike) -> None:
+    """TF Serving's counter model: a stateful reference (non-resource) variable.
+
+    ``incr``: () -> ``output`` = assign_add(counter, 1) (float32 scalar);
+    ``get``: () -> ``output`` = the variable itself, so its TensorInfo dtype is
+    ``DT_FLOAT_REF`` exactly as TF1 wrote it. No ``serving_default``.
+    """
+    with _tf1_session(resource_variables=False) as sess:
+        counter = v1.Variable(0.0, name="counter")
+        assert counter.op.type == "VariableV2"
+        incr = v1.assign_add(counter, 1.0, name="incr_counter")
+        signatures = {
+            "incr": _signature({}, {"output": incr}),
+            "get": _signature({}, {"output": counter}),
+        }
+        _save(sess, export_dir, signatures).save()
+
+
+def session_predict(
+    export_dir: PathLike,
+    signature_name: str = DEFAULT_SIGNATURE,
+    feeds: Mapping[str, Any] | None = None,
+    tags: Iterable[str] = (SERVE,),
+) -> dict[str, Any]:
+    """Run one signature of a SavedModel with the TF1 loader and a ``Session``.
+
+    ``feeds`` maps signature input keys to numpy arrays, or to a
+    ``tf.compat.v1.SparseTensorValue`` for ``coo_sparse`` inputs. Returns
+    ``{output_key: np.ndarray}`` (a ``SparseTensorValue`` for sparse outputs).
+    Every signature input must be fed; unknown keys are an error.
+    """
+    feeds = dict(feeds or {})
+    with v1.Graph().as_default() as graph, v1.Session(graph=graph) as sess:
+        meta_graph = v1.saved_model.loader.load(sess, list(tags), os.fspath(export_dir))
+        signature = meta_graph.signature_def[signature_name]
+        missing = set(signature.inputs) - set(feeds)
+        unknown = set(feeds) - set(signature.inputs)
+        if missing or unknown:
+            raise ValueError(f"missing inputs {sorted(missing)}, unknown {sorted(unknown)}")
+
+        feed_dict: dict[str, Any] = {}
+        for key, info in signature.inputs.items():
+            encoding = info.WhichOneof("encoding")
+            if encoding == "name":
+                feed_dict[info.name] = np.asarray(feeds[key])
+            elif encoding == "coo_sparse":
+                value = feeds[key]
+                coo = info.coo_sparse
+                feed_dict[coo.indices_tensor_name] = np.asarray(value.indices, np.int64)
+                feed_dict[coo.values_tensor_name] = np.asarray(value.values)
+                feed_dict[coo.dense_shape_tensor_name] = np.asarray(value.dense_shape, np.int64)
+            else:
+                raise NotImplementedError(f"input {key!r} has encoding {encoding!r}")
+
+        fetches: dict[str, Any] = {}
+        for key, info in signature.outputs.items():
+            encoding = info.WhichOneof("encoding")
+            if encoding == "name":
+                fetches[key] = info.name
+            elif encoding == "coo_sparse":
+                coo = info.coo_sparse
+                fetches[key] = v1.SparseTensorValue(
+                    coo.indices_tensor_name, coo.values_tensor_name, coo.dense_shape_tensor_name
+                )
+            else:
+                raise NotImplementedError(f"output {key!r} has encoding {encoding!r}")
+
+        results = sess.run(fetches, feed_dict=feed_dict)
+    return {
+        k: v if isinstance(v, v1.SparseTensorValue) else np.asarray(v) for k, v in results.items()
+    }
