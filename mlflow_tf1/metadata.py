@@ -215,8 +215,12 @@ def _tensor_info(key: str, proto) -> TensorInfo:
     from tensorflow.python.framework import dtypes
 
     dtype = dtypes.as_dtype(proto.dtype).base_dtype.name if proto.dtype else "unknown"
+    # TF 1.0 wrote no tensor_shape at all: that is "unknown", not a scalar.
     shape_proto = proto.tensor_shape
-    shape = None if shape_proto.unknown_rank else tuple(int(d.size) for d in shape_proto.dim)
+    if not proto.HasField("tensor_shape") or shape_proto.unknown_rank:
+        shape = None
+    else:
+        shape = tuple(int(d.size) for d in shape_proto.dim)
     encoding = proto.WhichOneof("encoding") or "name"
     if encoding == "name":
         return TensorInfo(key=key, dtype=dtype, shape=shape, name=proto.name)

@@ -229,9 +229,7 @@ def build_partitioned_vars(export_dir: PathLike) -> None:
 
     with _tf1_session() as sess:
         x = v1.placeholder(tf.float32, [None, 6], name="features")
-        w = v1.get_variable(
-            "W", [6, 2], tf.float32, init, partitioner=v1.fixed_size_partitioner(3)
-        )
+        w = v1.get_variable("W", [6, 2], tf.float32, init, partitioner=v1.fixed_size_partitioner(3))
         assert len(list(w)) == 3
         y = tf.matmul(x, w, name="logits")
         _save(sess, export_dir, {DEFAULT_SIGNATURE: _signature({"x": x}, {"y": y})}).save()
@@ -331,8 +329,12 @@ def session_predict(
     Every signature input must be fed; unknown keys are an error.
     """
     feeds = dict(feeds or {})
-    with v1.Graph().as_default() as graph, v1.Session(graph=graph) as sess:
-        meta_graph = v1.saved_model.loader.load(sess, list(tags), os.fspath(export_dir))
+    # Soft placement and cleared devices, as TF Serving runs GPU-pinned graphs on a CPU host.
+    config = v1.ConfigProto(allow_soft_placement=True)
+    with v1.Graph().as_default() as graph, v1.Session(graph=graph, config=config) as sess:
+        meta_graph = v1.saved_model.loader.load(
+            sess, list(tags), os.fspath(export_dir), clear_devices=True
+        )
         signature = meta_graph.signature_def[signature_name]
         missing = set(signature.inputs) - set(feeds)
         unknown = set(feeds) - set(signature.inputs)
