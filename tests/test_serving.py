@@ -1,0 +1,121 @@
+"""The stock ``mlflow models serve`` scoring server, for real, on loopback."""
+
+from __future__ import annotations
+
+import base64
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import mlflow
+import pytest
+import requests
+import tensorflow as tf
+
+import mlflow_tf1
+from tests.conftest import corpus_path
+
+pytestmark = pytest.mark.serving
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    path = corpus_path("tf_serving/saved_model_half_plus_two_cpu/00000123")
+    mlflow_tf1.log_model(str(path), registered_model_name="served_half_plus_two")
+    version = mlflow.MlflowClient().get_latest_versions("served_half_plus_two")[0].version
+    port = _free_port()
+    command = [
+        sys.executable, "-m", "mlflow", "models", "serve",
+        "-m", f"models:/served_half_plus_two/{version}",
+        "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port),
+    ]  # fmt: skip
+    # MLflow launches `uvicorn` by name: the interpreter's bin folder must be on PATH.
+    env = {
+        **os.environ,
+        "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}",
+    }
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                pytest.fail(f"mlflow models serve exited with {process.returncode}")
+            try:
+                if requests.get(f"{url}/ping", timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("mlflow models serve did not answer /ping within 120 s")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def invoke(url: str, body: dict) -> requests.Response:
+    return requests.post(f"{url}/invocations", json=body, timeout=30)
+
+
+def predictions(url: str, body: dict):
+    response = invoke(url, body)
+    assert response.status_code == 200, response.text
+    return response.json()["predictions"]
+
+
+def example_b64(x: float) -> dict:
+    example = tf.train.Example()
+    example.features.feature["x"].float_list.value.append(x)
+    return {"b64": base64.b64encode(example.SerializeToString()).decode()}
+
+
+def test_dataframe_formats(server):
+    split = {"dataframe_split": {"columns": ["x"], "data": [[1.0], [2.0], [5.0]]}}
+    assert predictions(server, split) == [{"y": 2.5}, {"y": 3.0}, {"y": 4.5}]
+    records = {"dataframe_records": [{"x": 1.0}, {"x": 2.0}]}
+    assert predictions(server, records) == [{"y": 2.5}, {"y": 3.0}]
+
+
+def test_tf_serving_row_and_columnar_formats(server):
+    assert predictions(server, {"instances": [2.0, 3.0, 4.0]}) == {"y": [[3.0], [3.5], [4.0]]}
+    rows = {"instances": [{"x": [2.0]}, {"x": [4.0]}]}
+    assert predictions(server, rows) == {"y": [[3.0], [4.0]]}
+    assert predictions(server, {"inputs": {"x": [[2.0], [3.0]]}}) == {"y": [[3.0], [3.5]]}
+    assert predictions(server, {"inputs": [2.0]}) == {"y": [[3.0]]}
+
+
+def test_params_choose_signature_with_base64_examples(server):
+    body = {
+        "inputs": {"inputs": [example_b64(2.0), example_b64(4.0)]},
+        "params": {"signature_name": "regress_x_to_y"},
+    }
+    assert predictions(server, body) == {"outputs": [[3.0], [4.0]]}
+    body["params"] = {"signature_name": "classify_x_to_y"}
+    assert predictions(server, body) == {"scores": [[3.0], [4.0]]}
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ({"inputs": {"z": [1.0]}}, "'z'"),
+        ({"inputs": {"x": ["a", "b"]}}, "float32"),
+        ({"inputs": {"x": [[1.0, 2.0]]}}, "shape"),
+        ({"inputs": {"x": [1.0]}, "params": {"signature_name": "nope"}}, "serving_default"),
+        ({"inputs": {"inputs": ["not a proto"]}, "params": {"signature_name": "regress_x_to_y"}}, "regress_x_to_y"),
+    ],
+)  # fmt: skip
+def test_bad_requests_get_4xx_and_server_keeps_serving(server, body, needle):
+    response = invoke(server, body)
+    assert 400 <= response.status_code < 500, response.text
+    assert needle in response.json()["message"]
+    assert predictions(server, {"inputs": {"x": [[1.0]]}}) == {"y": [[2.5]]}

@@ -1,0 +1,175 @@
+"""Own tf.compat.v1 models covering TF1 features the corpus lacks.
+
+Every expected value comes from ``session_predict``, a raw tf.compat.v1.Session.
+"""
+
+from __future__ import annotations
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+from mlflow.exceptions import MlflowException
+
+import mlflow_tf1
+from tests import tf1_models
+from tests.tf1_models import session_predict
+
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory):
+    """Build a fixture model once per module: ``build("while_loop")`` -> export dir."""
+    built = {}
+
+    def _build(name: str):
+        if name not in built:
+            path = tmp_path_factory.mktemp(name) / "export"
+            getattr(tf1_models, f"build_{name}")(path)
+            built[name] = path
+        return built[name]
+
+    return _build
+
+
+def pyfunc_of(export_dir, **kwargs):
+    info = mlflow_tf1.log_model(str(export_dir), **kwargs)
+    return mlflow.pyfunc.load_model(info.model_uri)
+
+
+def test_v1_while_loop(build):
+    path = build("while_loop")
+    start = np.array([1.0, 3.0, 150.0, -2.0])
+    expected = session_predict(path, feeds={"start": start.astype(np.float32)})
+    got = pyfunc_of(path).predict(pd.DataFrame({"start": start}))
+    np.testing.assert_allclose(got["result"], expected["result"])
+
+
+def test_lookup_table_initialised_from_asset(build):
+    path = build("asset_table")
+    words = ["banana", "durian", "apple", "cherry"]
+    expected = session_predict(path, feeds={"words": np.array(words, dtype=object)})
+    model = pyfunc_of(path)
+    np.testing.assert_array_equal(model.predict({"words": words})["ids"], expected["ids"])
+    # The table must also work when the same model is loaded again in this process.
+    again = mlflow.pyfunc.load_model(model.metadata.get_model_info().model_uri)
+    np.testing.assert_array_equal(again.predict(words)["ids"], expected["ids"])
+
+
+def test_sparse_input_from_sparse_tensor_and_from_column(build):
+    path = build("sparse_input")
+    sparse = tf.compat.v1.SparseTensorValue(
+        np.array([[0, 0], [0, 3], [2, 1]], np.int64),
+        np.array([1.0, 2.0, 5.0], np.float32),
+        np.array([3, 4], np.int64),
+    )
+    scale = np.array([10.0, 1.0, 0.5], np.float32)
+    expected = session_predict(path, feeds={"sp": sparse, "scale": scale})
+    model = pyfunc_of(path)
+    as_tensor = tf.SparseTensor(sparse.indices, sparse.values, sparse.dense_shape)
+    got = model.predict({"sp": as_tensor, "scale": scale})
+    np.testing.assert_allclose(got["row_sums"], expected["row_sums"])
+    # A column of lists / missing values is fed as the equivalent ragged SparseTensor.
+    column = [[1.0, 2.0], None, [5.0]]
+    ragged = tf.compat.v1.SparseTensorValue(
+        np.array([[0, 0], [0, 1], [2, 0]], np.int64),
+        np.array([1.0, 2.0, 5.0], np.float32),
+        np.array([3, 2], np.int64),
+    )
+    expected_ragged = session_predict(path, feeds={"sp": ragged, "scale": scale})
+    got = model.predict(pd.DataFrame({"sp": column, "scale": scale}))
+    np.testing.assert_allclose(got["row_sums"], expected_ragged["row_sums"])
+
+
+def test_text_format_saved_model(build):
+    path = build("pbtxt")
+    assert (path / "saved_model.pbtxt").exists() and not (path / "saved_model.pb").exists()
+    expected = session_predict(path, feeds={"x": np.array([0.0, 1.0, 2.0], np.float32)})
+    got = pyfunc_of(path).predict({"x": [0, 1, 2]})
+    np.testing.assert_allclose(got["y"], expected["y"])
+
+
+def test_several_metagraphs_pick_serve_or_the_given_tags(build):
+    path = build("multi_metagraph")
+    x = np.array([1.0, 2.0], np.float32)
+    serve = pyfunc_of(path).predict({"x": x})
+    np.testing.assert_allclose(serve["y"], session_predict(path, feeds={"x": x})["y"])
+    train = pyfunc_of(path, meta_graph_tags=["train"]).predict({"x": x})
+    expected = session_predict(path, "train_sig", {"x": x}, tags=("train",))
+    np.testing.assert_allclose(train["y"], expected["y"])
+
+
+def test_ambiguous_tag_sets_are_refused_with_the_list(build, tmp_path):
+    path = build("two_tagsets_no_serve")
+    with pytest.raises(MlflowException, match=r"\['alpha'\].*\['beta'\]"):
+        mlflow_tf1.save_model(path, tmp_path / "m")
+    with pytest.raises(MlflowException, match="Available tag sets"):
+        mlflow_tf1.save_model(path, tmp_path / "m", meta_graph_tags=["gamma"])
+    mlflow_tf1.save_model(path, tmp_path / "m", meta_graph_tags=["beta"])
+    got = mlflow.pyfunc.load_model(str(tmp_path / "m")).predict({"x": [1.0, 2.0]})
+    expected = session_predict(path, feeds={"x": np.array([1.0, 2.0], np.float32)}, tags=("beta",))
+    np.testing.assert_allclose(got["y"], expected["y"])
+
+
+def test_partitioned_variables(build):
+    path = build("partitioned_vars")
+    x = np.eye(3, 6) + np.eye(3, 6, k=3)
+    expected = session_predict(path, feeds={"x": x.astype(np.float32)})
+    got = pyfunc_of(path).predict(pd.DataFrame({"x": list(x)}))
+    np.testing.assert_allclose(np.stack(got["y"]), expected["y"])
+
+
+def test_mixed_dtypes_scalar_input_and_renamed_keys(build):
+    path = build("mixed_dtypes")
+    exact = {
+        "i32": np.array([1, 2], np.int32),
+        "flag": np.array([True, False]),
+        "half": np.array([0.5, 1.5], np.float16),
+        "dbl": np.array([0.25, 100.0]),
+        "pix": np.arange(8, dtype=np.uint8).reshape(2, 2, 2),
+        "text": np.array([b"ab", "héllo".encode()], dtype=object),
+        "bias": np.float32(1000.0),
+    }
+    expected = session_predict(path, feeds=exact)
+    # What JSON or plain Python gives: float64 / int64 numbers, lists, str.
+    loose = {
+        "i32": [1.0, 2.0],
+        "flag": [True, False],
+        "half": [0.5, 1.5],
+        "dbl": [0.25, 100],
+        "pix": np.arange(8).reshape(2, 2, 2).tolist(),
+        "text": ["ab", "héllo"],
+        "bias": 1000,
+    }
+    got = pyfunc_of(path).predict(loose)
+    np.testing.assert_allclose(got["sum"], expected["sum"])
+    np.testing.assert_array_equal(got["flag_out"], expected["flag_out"])
+    np.testing.assert_array_equal(got["text_len"], expected["text_len"])
+    assert list(got["upper"]) == [b.decode() for b in expected["upper"]]
+
+
+def test_other_signature_by_params_and_bad_signature_name(build):
+    path = build("mixed_dtypes")
+    model = pyfunc_of(path)
+    got = model.predict(pd.DataFrame({"t": ["x", "yz"]}), params={"signature_name": "only_text"})
+    assert got["upper"].tolist() == ["X", "YZ"]
+    with pytest.raises(MlflowException, match=r"only_text.*serving_default"):
+        model.predict({"t": ["x"]}, params={"signature_name": "nope"})
+
+
+def test_signature_without_inputs(build):
+    path = build("no_inputs")
+    model = pyfunc_of(path)  # the only signature is the default
+    assert int(model.predict(None)["version"]) == int(
+        session_predict(path, "get_version")["version"]
+    )
+    assert int(model.predict({})["version"]) == 7
+
+
+def test_reference_variables_run_on_a_session(build):
+    path = build("reference_counter")
+    model = pyfunc_of(path, signature_name="get")
+    assert float(model.predict(None, params={"signature_name": "incr"})["output"]) == 1.0
+    assert float(model.predict(None, params={"signature_name": "incr"})["output"]) == 2.0
+    assert float(model.predict(None)["output"]) == 2.0
+    assert model.get_raw_model().backends == {"get": "session", "incr": "session"}
