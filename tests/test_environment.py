@@ -27,7 +27,9 @@ def _env() -> dict[str, str]:
 
 
 def _run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
-    result = subprocess.run(command, capture_output=True, text=True, env=_env(), **kwargs)
+    result = subprocess.run(
+        command, check=False, capture_output=True, text=True, env=_env(), **kwargs
+    )
     assert result.returncode == 0, f"{command} failed:\n{result.stdout}\n{result.stderr[-4000:]}"
     return result
 
