@@ -119,8 +119,8 @@ def save_model(
     info, _ = inspect_saved_model(saved_model_dir, meta_graph_tags)
     signature_name = default_signature_name(info.signatures, signature_name)
     path = os.path.abspath(path)
-    _validate_and_prepare_target_save_path(path)
     existed = os.path.exists(path)
+    _validate_and_prepare_target_save_path(path)
     try:
         _write_model(
             info,

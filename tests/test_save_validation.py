@@ -1,0 +1,99 @@
+"""save_model/log_model refuse unusable models up front and leave nothing behind."""
+
+from __future__ import annotations
+
+import mlflow
+import numpy as np
+import pytest
+import yaml
+from mlflow.exceptions import MlflowException
+
+import mlflow_tf1
+from tests import tf1_models
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory):
+    path = tmp_path_factory.mktemp("valid") / "export"
+    tf1_models.build_mixed_dtypes(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "needle"),
+    [
+        (lambda p: p / "missing", "does not exist"),
+        (lambda p: (p / "file.pb").write_bytes(b"x") and p / "file.pb", "is a file"),
+        (lambda p: (p / "empty").mkdir() or p / "empty", "empty folder"),
+    ],
+)
+def test_not_a_saved_model(tmp_path, make, needle):
+    with pytest.raises(MlflowException, match=needle):
+        mlflow_tf1.save_model(make(tmp_path), tmp_path / "model")
+    assert not (tmp_path / "model").exists()
+
+
+def test_corrupt_protobuf(tmp_path):
+    (tmp_path / "sm").mkdir()
+    (tmp_path / "sm" / "saved_model.pb").write_bytes(b"\x0a\xff\xff\xff garbage")
+    with pytest.raises(MlflowException, match="not a valid SavedModel"):
+        mlflow_tf1.save_model(tmp_path / "sm", tmp_path / "model")
+    assert not (tmp_path / "model").exists()
+
+
+def test_unknown_signature_lists_available(export, tmp_path):
+    with pytest.raises(
+        MlflowException, match=r"Available signatures: \['only_text', 'serving_default'\]"
+    ):
+        mlflow_tf1.save_model(export, tmp_path / "model", signature_name="predict")
+
+
+def test_failing_input_example_leaves_no_model_folder(export, tmp_path):
+    with pytest.raises(MlflowException, match="Missing input"):
+        mlflow_tf1.save_model(export, tmp_path / "model", input_example={"i32": [1]})
+    assert not (tmp_path / "model").exists()
+
+
+def test_mlmodel_records_every_signature_and_versions(export, tmp_path):
+    mlflow_tf1.save_model(export, tmp_path / "model", input_example={"t": ["a"]},
+                          signature_name="only_text")  # fmt: skip
+    flavor = yaml.safe_load((tmp_path / "model" / "MLmodel").read_text())["flavors"]["tf1"]
+    assert flavor["meta_graph_tags"] == ["serve"]
+    assert flavor["signature_name"] == "only_text"
+    inputs = flavor["signatures"]["serving_default"]["inputs"]
+    assert inputs["i32"] == {
+        "dtype": "int32",
+        "shape": [-1],
+        "encoding": "dense",
+        "name": "ph_int:0",
+    }
+    assert inputs["bias"]["shape"] == []
+    assert flavor["saved_with_tensorflow"].startswith("2.")  # written by tf.compat.v1 here
+    assert flavor["tensorflow_version"] == __import__("tensorflow").__version__
+    signature = mlflow.models.Model.load(str(tmp_path / "model")).signature
+    assert signature.inputs is None
+    assert signature.params.params[0].default == "only_text"
+    assert [o.name for o in signature.outputs.inputs] == ["upper"]
+
+
+def test_default_requirements_pin_installed_tensorflow():
+    import importlib.metadata
+
+    (requirement,) = mlflow_tf1.get_default_pip_requirements()
+    name, version = requirement.split("==")
+    assert name.startswith("tensorflow") and importlib.metadata.version(name) == version
+    deps = mlflow_tf1.get_default_conda_env()["dependencies"][-1]["pip"]
+    assert requirement in deps and any(d.startswith("mlflow") for d in deps)
+
+
+def test_log_model_passes_mlflow_tags_and_params(export):
+    info = mlflow_tf1.log_model(
+        str(export), name="typed", tags={"team": "legacy"}, params={"lr": "0.1"},
+        model_type="tf1-savedmodel",
+    )  # fmt: skip
+    logged = mlflow.get_logged_model(info.model_id)
+    assert logged.tags["team"] == "legacy" and logged.params["lr"] == "0.1"
+    assert logged.name == "typed" and logged.model_type == "tf1-savedmodel"
+    legacy = mlflow_tf1.log_model(str(export), artifact_path="old_style")
+    assert mlflow.pyfunc.load_model(legacy.model_uri).predict({"t": np.array(["q"])},
+                                                              params={"signature_name": "only_text"})["upper"][0] == "Q"  # fmt: skip
