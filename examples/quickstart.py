@@ -1,6 +1,6 @@
 """Quickstart: a TF1 SavedModel logged, registered, loaded and predicted with MLflow 3.
 
-1. Trains y = 3*x1 - 2*x2 + 1 the way a TensorFlow 1.x script did (graph mode,
+1. Trains y = 3*x1 + 2*x2 + 1 the way a TensorFlow 1.x script did (graph mode,
    placeholders, a Session) and exports it with ``tf.compat.v1.saved_model.Builder``.
 2. Logs it with ``mlflow_tf1.log_model`` and registers it as ``quickstart-tf1``.
 3. Loads the registered version with ``mlflow.pyfunc`` and natively, and checks
@@ -27,14 +27,14 @@ import mlflow_tf1
 tf.get_logger().setLevel("ERROR")  # the TF1 API's deprecation warnings are expected here
 v1 = tf.compat.v1
 MODEL_NAME = "quickstart-tf1"
-X_TEST = np.array([[2.0, 1.0], [0.5, -1.0], [3.0, 0.0]])  # y = 5, 4.5, 10
+X_TEST = np.array([[1.0, 2.0], [0.5, -1.0], [3.0, 0.0]])  # y = 8, 0.5, 10
 
 
 def train_and_export(export_dir: str) -> np.ndarray:
     """A TF1-era training script; returns its Session's predictions on X_TEST."""
     rng = np.random.default_rng(0)
     x_train = rng.normal(size=(256, 2)).astype(np.float32)
-    y_train = x_train @ np.array([[3.0], [-2.0]], np.float32) + 1.0
+    y_train = x_train @ np.array([[3.0], [2.0]], np.float32) + 1.0
     with v1.Graph().as_default() as graph, v1.Session(graph=graph) as sess:
         x = v1.placeholder(tf.float32, [None, 2], name="x")
         y_true = v1.placeholder(tf.float32, [None, 1], name="y_true")
@@ -94,7 +94,7 @@ def main() -> None:
     print("tf.function   ->", native_out.numpy().ravel())
     np.testing.assert_allclose(native_out.numpy(), expected, atol=1e-5)
 
-    print("\nAll predictions match the TF1 Session. Serve it with:")
+    print("\nAll predictions match the TF1 Session. Serve it (from this folder, venv active):")
     print(f"  mlflow models serve -m {uri} --env-manager local --port 5001")
     print(
         "  curl -s localhost:5001/invocations -H 'Content-Type: application/json' "

@@ -185,7 +185,7 @@ def _write_model(
         saved_model_dir=SAVED_MODEL_SUBPATH,
         meta_graph_tags=info.meta_graph_tags,
         signature_name=signature_name,
-        signatures={k: s.to_dict() for k, s in info.signatures.items()},
+        signatures=_signature_configs(info, model),
         saved_with_tensorflow=info.tensorflow_version,
         tensorflow_version=tf.__version__,
         backends=model.backends,
@@ -193,6 +193,13 @@ def _write_model(
     )
     mlflow_model.save(str(path / MLMODEL_FILE_NAME))
     _write_environment(path, pip_requirements, extra_pip_requirements, conda_env)
+
+
+def _signature_configs(info, model) -> dict[str, dict]:
+    configs = {k: s.to_dict() for k, s in info.signatures.items()}
+    for key, parser in model.parsers.items():
+        configs[key]["example_features"] = parser.feature_spec()
+    return configs
 
 
 def _write_environment(path: Path, pip_requirements, extra_pip_requirements, conda_env) -> None:

@@ -30,7 +30,29 @@ def _invalid(message: str) -> MlflowException:
 def prepare_feeds(data: Any, signature: SignatureInfo) -> dict[str, Any]:
     """Convert ``data`` to ``{input_key: numpy array or SparseTensorValue}``."""
     columns = _columns(data, signature)
-    return {key: _convert(columns[key], info) for key, info in signature.inputs.items()}
+    rows = _row_count(data, columns)
+    return {
+        key: _convert(columns[key], info) if key in columns else _absent(info, rows)
+        for key, info in signature.inputs.items()
+    }
+
+
+def _row_count(data: Any, columns: dict[str, Any]) -> int:
+    if isinstance(data, pd.DataFrame):
+        return len(data)
+    if isinstance(data, list) and data and isinstance(data[0], Mapping):
+        return len(data)
+    return len(next(iter(columns.values()), ()))
+
+
+def _absent(info: TensorInfo, rows: int) -> Any:
+    """An optional feature nobody sent: every row takes the graph's default."""
+    if info.encoding == "coo_sparse":
+        return tf.compat.v1.SparseTensorValue(
+            np.zeros((0, 2), np.int64), _cast(np.zeros(0), info), np.array([rows, 0], np.int64)
+        )
+    default = np.asarray(info.default, dtype=object if info.dtype == "string" else None)
+    return _cast(np.broadcast_to(default.reshape(info.shape[1:]), (rows, *info.shape[1:])), info)
 
 
 def _is_empty(data: Any) -> bool:
@@ -89,7 +111,7 @@ def _records_to_columns(records: list[Mapping]) -> dict[str, list]:
 
 
 def _require(signature: SignatureInfo, keys: list[str], given: Any) -> None:
-    missing = [k for k in keys if k not in set(given)]
+    missing = [k for k in keys if k not in set(given) and not signature.inputs[k].optional]
     if missing:
         raise _invalid(
             f"Missing input(s) {missing} for signature '{signature.key}'. "
@@ -104,6 +126,8 @@ def _describe_inputs(signature: SignatureInfo) -> str:
 def _convert(value: Any, info: TensorInfo) -> Any:
     if info.encoding == "coo_sparse":
         return _to_sparse(value, info)
+    if info.default is not None:
+        value = _fill_missing(value, info)
     array = _to_array(value, info)
     array = _cast(array, info)
     return _fit_shape(array, info)
@@ -248,8 +272,34 @@ def _fit_shape(array: np.ndarray, info: TensorInfo) -> np.ndarray:
     return array
 
 
+def _fill_missing(value: Any, info: TensorInfo) -> Any:
+    """None/NaN cells of a feature with a graph default take that default."""
+    if isinstance(value, pd.Series):
+        value = value.to_numpy()
+    if isinstance(value, np.ndarray) and value.dtype.kind == "f" and len(info.default) == 1:
+        mask = np.isnan(value)
+        return np.where(mask, info.default[0], value) if mask.any() else value
+    if isinstance(value, (list, tuple)) or (
+        isinstance(value, np.ndarray) and value.dtype == object
+    ):
+        default = info.default[0] if len(info.default) == 1 else list(info.default)
+        return [default if _is_missing(v) else v for v in value]
+    return value
+
+
 def _is_missing(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v))
+    return v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
+
+
+def _scalar_column_to_sparse(column: np.ndarray, info: TensorInfo):
+    """At most one value per row: vectorized, as this is the hot path of raw rows."""
+    present = ~pd.isna(column)
+    rows = np.flatnonzero(present)
+    indices = np.stack([rows, np.zeros_like(rows)], axis=1).astype(np.int64)
+    values = column[present]
+    values = _cast(_to_array(values, info) if values.dtype == object else values, info)
+    width = 1 if rows.size else 0
+    return tf.compat.v1.SparseTensorValue(indices, values, np.array([len(column), width], np.int64))
 
 
 def _to_sparse(value: Any, info: TensorInfo) -> tf.compat.v1.SparseTensorValue:
@@ -265,13 +315,17 @@ def _to_sparse(value: Any, info: TensorInfo) -> tf.compat.v1.SparseTensorValue:
             values,
             np.asarray(value.dense_shape, np.int64),
         )
-    if isinstance(value, (pd.Series, np.ndarray)):
-        value = list(value)
-    if not isinstance(value, (list, tuple)):
+    if isinstance(value, pd.Series):
+        value = value.to_numpy()
+    if isinstance(value, list):
+        value = np.array(value, dtype=object)
+    if not isinstance(value, np.ndarray) or value.ndim != 1:
         raise _invalid(
             f"Input '{info.key}' is sparse: pass a tf.SparseTensor or a column whose cells "
             "are scalars, lists or missing values."
         )
+    if value.dtype != object or not any(_is_sequence(v) for v in value):
+        return _scalar_column_to_sparse(value, info)
     rows = [[] if _is_missing(v) else list(v) if _is_sequence(v) else [v] for v in value]
     indices = [(i, j) for i, row in enumerate(rows) for j in range(len(row))]
     flat = [x for row in rows for x in row]

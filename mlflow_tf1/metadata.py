@@ -44,6 +44,13 @@ class TensorInfo:
     encoding: str = "dense"
     name: str | None = None
     components: dict[str, str] = field(default_factory=dict)
+    # For features fed in place of an example parser: the value the graph uses
+    # when a row lacks the feature ([] for var-len ones); None means required.
+    default: list | None = None
+
+    @property
+    def optional(self) -> bool:
+        return self.default is not None
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -55,6 +62,8 @@ class TensorInfo:
             d["name"] = self.name
         if self.components:
             d["components"] = dict(self.components)
+        if self.default is not None:
+            d["default"] = list(self.default)
         return d
 
     @classmethod
@@ -67,6 +76,7 @@ class TensorInfo:
             encoding=d.get("encoding", "dense"),
             name=d.get("name"),
             components=dict(d.get("components") or {}),
+            default=d.get("default"),
         )
 
     def describe(self) -> str:

@@ -9,6 +9,7 @@ import tensorflow as tf
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
+from mlflow_tf1.examples import serialize
 from mlflow_tf1.inputs import format_outputs, prepare_feeds
 from mlflow_tf1.runtime import LoadedSavedModel
 
@@ -38,9 +39,8 @@ class TF1PyfuncModel:
                 f"{sorted(self._model.signatures)}.",
                 error_code=INVALID_PARAMETER_VALUE,
             )
-        feeds = prepare_feeds(data, signature.info)
         try:
-            outputs = signature.run(feeds)
+            outputs = self._run(name, signature, data)
         except (tf.errors.InvalidArgumentError, tf.errors.OutOfRangeError) as e:
             # The graph itself refused the values (e.g. a malformed tf.Example).
             raise MlflowException(
@@ -48,6 +48,28 @@ class TF1PyfuncModel:
                 error_code=INVALID_PARAMETER_VALUE,
             ) from None
         return format_outputs(outputs, signature.info, as_frame=isinstance(data, pd.DataFrame))
+
+    def _run(self, name: str, signature, data: Any) -> dict[str, Any]:
+        parser = self._model.parsers.get(name)
+        if parser is None or _holds(data, parser.input_key):
+            return signature.run(prepare_feeds(data, signature.info))
+        # Raw feature columns for a tf.Example signature.
+        direct = self._model.feature_signatures.get(name)
+        if direct is not None:
+            return direct.run(prepare_feeds(data, direct.info))
+        feeds = prepare_feeds(data, parser.feature_signature(signature.info))
+        return signature.run({parser.input_key: serialize(feeds, parser.features)})
+
+
+def _holds(data: Any, key: str) -> bool:
+    """Whether ``data`` carries the signature's own input rather than raw features."""
+    if isinstance(data, pd.DataFrame):
+        return key in data.columns
+    if isinstance(data, dict):
+        return key in data
+    if isinstance(data, list) and data and isinstance(data[0], dict):
+        return key in data[0]
+    return True
 
 
 def _load_pyfunc(path: str) -> TF1PyfuncModel:

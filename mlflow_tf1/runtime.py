@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -26,12 +25,14 @@ import tensorflow as tf
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
+from mlflow_tf1.examples import find_parser
 from mlflow_tf1.metadata import SignatureInfo, TensorInfo
 
 _logger = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "tf2", "session")
 _SPARSE_PARTS = ("indices", "values", "dense_shape")
+_FEATURES = " (raw features)"
 _REF_VARIABLE_OPS = {"Variable", "VariableV2", "AutoReloadVariable"}
 _VARIABLE_OPS = _REF_VARIABLE_OPS | {"VarHandleOp"}
 
@@ -242,7 +243,12 @@ class LoadedSavedModel:
         self.fallback_reasons: dict[str, str] = {}
         self.signatures: dict[str, Signature] = {}
         self._session: tf.compat.v1.Session | None = None
-        self._lock = threading.Lock()
+        # tf.Example signatures also get a callable fed at the parser's outputs.
+        self.parsers = {k: p for k, i in signatures.items() if (p := find_parser(meta_graph, i))}
+        signatures = dict(signatures)
+        for key, parser in self.parsers.items():
+            if parser.direct:
+                signatures[key + _FEATURES] = parser.feature_signature(signatures[key])
 
         if backend != "session":
             self._build_tf2(meta_graph, signatures)
@@ -258,12 +264,14 @@ class LoadedSavedModel:
             self.signatures = {}
         if pending:
             self._build_session(meta_graph, signatures, pending)
-        for key in signatures:
-            _logger.info(
-                "Signature '%s' runs on the %s backend.",
-                key,
-                self.signatures[key].backend,
-            )
+        self.feature_signatures = {
+            k.removesuffix(_FEATURES): self.signatures.pop(k)
+            for k in list(self.signatures)
+            if k.endswith(_FEATURES) and self.signatures[k].backend != "unavailable"
+        }
+        self.signatures = {k: s for k, s in self.signatures.items() if not k.endswith(_FEATURES)}
+        for key, signature in self.signatures.items():
+            _logger.info("Signature '%s' runs on the %s backend.", key, signature.backend)
 
     @property
     def backends(self) -> dict[str, str]:
@@ -296,7 +304,7 @@ class LoadedSavedModel:
                 reason = f"{self.fallback_reasons.get(key, '')}; Session: {_first_line(e)}"
                 self.signatures[key] = _UnavailableSignature(signatures[key], reason.lstrip("; "))
         if all(isinstance(s, _UnavailableSignature) for s in self.signatures.values()):
-            reasons = {k: s.reason for k, s in self.signatures.items()}
+            reasons = {k: s.reason for k, s in self.signatures.items() if not k.endswith(_FEATURES)}
             raise MlflowException(f"No signature of this model can run: {reasons}")
 
 

@@ -1,0 +1,189 @@
+"""tf.Example signatures: the feature spec from the parser node, raw columns in.
+
+Estimator exports take serialized ``tf.Example`` protos and parse them with a
+``ParseExample``/``ParseExampleV2`` node. Users hold raw rows. Building protos
+row by row in Python costs many times the model itself, so when the serialized
+input feeds nothing but the parser, raw columns are fed straight to the
+parser's outputs (dense values, sparse COO parts): the same tensors the parser
+would produce, without serializing anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from mlflow_tf1.metadata import SignatureInfo, TensorInfo
+
+_PARSERS = {"ParseExample", "ParseExampleV2"}
+_PASS_THROUGH = {"Identity", "Reshape"}
+
+
+@dataclass(frozen=True)
+class ExampleParser:
+    """Where a signature's serialized input is parsed, and into which features.
+
+    ``features`` are TensorInfos named after the parser's outputs, so the
+    runtime can feed them; a dense feature's ``default`` is None when required,
+    a var-len (sparse) feature's is ``[]``.
+    """
+
+    input_key: str
+    node: str
+    features: dict[str, TensorInfo]
+    direct: bool  # the serialized input feeds only the parser: features can be fed
+
+    def feature_signature(self, signature: SignatureInfo) -> SignatureInfo:
+        return SignatureInfo(
+            key=signature.key,
+            method_name=signature.method_name,
+            inputs=self.features,
+            outputs=signature.outputs,
+        )
+
+    def feature_spec(self) -> dict[str, dict]:
+        """The spec as recorded in ``MLmodel``: key -> dtype, kind, shape, default."""
+        return {
+            key: {
+                "dtype": t.dtype,
+                "kind": "var_len" if t.encoding == "coo_sparse" else "fixed_len",
+                **({"shape": list(t.shape[1:])} if t.encoding == "dense" else {}),
+                **({"default": t.default} if t.encoding == "dense" else {}),
+            }
+            for key, t in self.features.items()
+        }
+
+
+def find_parser(meta_graph, signature: SignatureInfo) -> ExampleParser | None:
+    """The example parser behind a one-string-input signature, if there is one."""
+    if len(signature.inputs) != 1:
+        return None
+    (info,) = signature.inputs.values()
+    if info.dtype != "string" or info.name is None:
+        return None
+    nodes = {n.name: n for n in meta_graph.graph_def.node}
+    consumers = _consumers(meta_graph.graph_def)
+    source = info.name.split(":")[0]
+    reached, frontier = set(), [source]
+    while frontier:
+        name = frontier.pop()
+        for consumer in consumers.get(name, []):
+            if consumer not in reached:
+                reached.add(consumer)
+                if nodes[consumer].op in _PASS_THROUGH:
+                    frontier.append(consumer)
+    parsers = [nodes[n] for n in reached if nodes[n].op in _PARSERS]
+    if len(parsers) != 1:
+        return None
+    parser = parsers[0]
+    features = _features(parser, nodes)
+    if features is None:
+        return None
+    others = [n for n in reached if n != parser.name and nodes[n].op not in _PASS_THROUGH]
+    return ExampleParser(info.key, parser.name, features, direct=not others)
+
+
+def _consumers(graph_def) -> dict[str, list[str]]:
+    result: dict[str, list[str]] = {}
+    for node in graph_def.node:
+        for name in node.input:
+            if not name.startswith("^"):
+                result.setdefault(name.split(":")[0], []).append(node.name)
+    return result
+
+
+def _const(nodes, name: str) -> np.ndarray | None:
+    """The constant behind ``name``, through Identity/Reshape (folded by hand)."""
+    node = nodes.get(name.split(":")[0].lstrip("^"))
+    while node is not None and node.op in _PASS_THROUGH:
+        node = nodes.get(node.input[0].split(":")[0])
+    if node is None or node.op != "Const":
+        return None
+    return tf.make_ndarray(node.attr["value"].tensor)
+
+
+def _keys(nodes, names: list[str]) -> list[str] | None:
+    values = [_const(nodes, n) for n in names]
+    if any(v is None for v in values):
+        return None
+    return [k.decode() for v in values for k in np.atleast_1d(v)]
+
+
+def _features(parser, nodes) -> dict[str, TensorInfo] | None:
+    attr = parser.attr
+    inputs = list(parser.input)
+    sparse_types = [tf.as_dtype(t).name for t in attr["sparse_types"].list.type]
+    dense_types = [tf.as_dtype(t).name for t in attr["Tdense"].list.type]
+    dense_shapes = [tuple(d.size for d in s.dim) for s in attr["dense_shapes"].list.shape]
+    n_sparse, n_dense = len(sparse_types), len(dense_types)
+    if parser.op == "ParseExample":
+        sparse_keys = _keys(nodes, inputs[2 : 2 + n_sparse])
+        dense_keys = _keys(nodes, inputs[2 + n_sparse : 2 + n_sparse + n_dense])
+        defaults = inputs[2 + n_sparse + n_dense :]
+    else:
+        if attr["ragged_value_types"].list.type:
+            return None  # ragged outputs have no COO form to feed
+        sparse_keys, dense_keys = _keys(nodes, [inputs[2]]), _keys(nodes, [inputs[3]])
+        defaults = inputs[5:]
+    if sparse_keys is None or dense_keys is None or any(-1 in s for s in dense_shapes):
+        return None
+    features: dict[str, TensorInfo] = {}
+    for i, (key, dtype) in enumerate(zip(sparse_keys, sparse_types, strict=True)):
+        parts = ("indices", "values", "dense_shape")
+        names = {p: f"{parser.name}:{i + j * n_sparse}" for j, p in enumerate(parts)}
+        features[key] = TensorInfo(
+            key, dtype, (-1, -1), encoding="coo_sparse", components=names, default=[]
+        )
+    for i, (key, dtype, shape) in enumerate(
+        zip(dense_keys, dense_types, dense_shapes, strict=True)
+    ):
+        default = _const(nodes, defaults[i])
+        default = None if default is None or default.size == 0 else _plain(default, dtype)
+        features[key] = TensorInfo(
+            key, dtype, (-1, *shape), name=f"{parser.name}:{3 * n_sparse + i}", default=default
+        )
+    return features
+
+
+def _plain(value: np.ndarray, dtype: str) -> list:
+    flat = value.reshape(-1).tolist()
+    return [v.decode() if isinstance(v, bytes) else v for v in flat] if dtype == "string" else flat
+
+
+def serialize(feeds: dict, features: dict[str, TensorInfo]) -> np.ndarray:
+    """tf.Example protos from converted feature feeds, row by row.
+
+    The slow path, for graphs that read the serialized input beyond the parser.
+    """
+    rows = _rows(feeds, features)
+    examples = [tf.train.Example() for _ in range(rows)]
+    for key, info in features.items():
+        value = feeds[key]
+        if info.encoding == "coo_sparse":
+            per_row = [[] for _ in range(rows)]
+            for (row, _), v in zip(value.indices, value.values, strict=True):
+                per_row[row].append(v)
+        else:
+            per_row = [np.reshape(v, -1).tolist() for v in value]
+        for example, values in zip(examples, per_row, strict=True):
+            if len(values):
+                _fill(example.features.feature[key], info.dtype, values)
+    return np.array([e.SerializeToString() for e in examples], dtype=object)
+
+
+def _rows(feeds: dict, features: dict[str, TensorInfo]) -> int:
+    for key, info in features.items():
+        value = feeds[key]
+        return int(value.dense_shape[0]) if info.encoding == "coo_sparse" else len(value)
+    return 0
+
+
+def _fill(feature, dtype: str, values: list) -> None:
+    if dtype == "string":
+        feature.bytes_list.value.extend(values)
+    elif dtype == "int64":
+        feature.int64_list.value.extend(int(v) for v in values)
+    else:
+        feature.float_list.value.extend(float(v) for v in values)
