@@ -76,19 +76,38 @@ def _columns(data: Any, signature: SignatureInfo) -> dict[str, Any]:
         data = _records_to_columns(data)
     if isinstance(data, Mapping):
         unknown = [k for k in data if k not in signature.inputs]
-        if unknown:
+        if unknown and _is_feature_signature(signature):
+            # Raw feature rows routinely carry extra columns (labels, ids), as tables do.
+            data = {k: v for k, v in data.items() if k in signature.inputs}
+        elif unknown:
             raise _invalid(
                 f"Unknown input(s) {unknown} for signature '{signature.key}'. "
                 f"Valid inputs: {_describe_inputs(signature)}."
             )
         _require(signature, keys, data.keys())
-        return dict(data)
+        return {k: _unbox(v) for k, v in data.items()}
     if len(keys) == 1:
         return {keys[0]: data}
     raise _invalid(
         f"Signature '{signature.key}' has several inputs: pass a dict or a DataFrame with "
         f"{_describe_inputs(signature)}; got a {type(data).__name__}."
     )
+
+
+def _unbox(value: Any) -> Any:
+    """Scalars for the 0-d arrays MLflow's JSON parser wraps each record cell in."""
+    if isinstance(value, np.ndarray) and value.dtype == object and value.ndim == 1:
+        if any(isinstance(v, np.ndarray) and v.ndim == 0 for v in value):
+            unboxed = np.empty(len(value), dtype=object)
+            unboxed[:] = [
+                v.item() if isinstance(v, np.ndarray) and v.ndim == 0 else v for v in value
+            ]
+            return unboxed
+    return value
+
+
+def _is_feature_signature(signature: SignatureInfo) -> bool:
+    return any(t.optional for t in signature.inputs.values())
 
 
 def _frame_columns(frame: pd.DataFrame, signature: SignatureInfo) -> dict[str, Any]:
@@ -159,7 +178,7 @@ def _to_array(value: Any, info: TensorInfo) -> np.ndarray:
 
 
 def _is_sequence(v: Any) -> bool:
-    return isinstance(v, (list, tuple, np.ndarray))
+    return isinstance(v, (list, tuple)) or (isinstance(v, np.ndarray) and v.ndim > 0)
 
 
 def _unwrap_b64(v: Any) -> Any:

@@ -296,7 +296,7 @@ class LoadedSavedModel:
                 _logger.info("Signature '%s': %s", key, self.fallback_reasons[key])
 
     def _build_session(self, meta_graph, signatures, keys: list[str]) -> None:
-        self._session = _load_session(self.export_dir, list(meta_graph.meta_info_def.tags))
+        self._session = _load_session(self.export_dir, meta_graph)
         for key in keys:
             try:
                 self.signatures[key] = _SessionSignature(signatures[key], self._session)
@@ -379,11 +379,20 @@ def _import_in_wrap_function(export_dir: Path, meta_graph):
     return wrapped
 
 
-def _load_session(export_dir: Path, tags: list[str]) -> tf.compat.v1.Session:
+def _load_session(export_dir: Path, meta_graph) -> tf.compat.v1.Session:
     """A Session with the SavedModel loaded; devices cleared so GPU pins run on CPU."""
     graph = tf.Graph()
     config = tf.compat.v1.ConfigProto(allow_soft_placement=True)
     session = tf.compat.v1.Session(graph=graph, config=config)
+    tags = list(meta_graph.meta_info_def.tags)
     with graph.as_default():
         tf.compat.v1.saved_model.loader.load(session, tags, str(export_dir), clear_devices=True)
+        if _init_op_name(meta_graph) is None:
+            # No main op (e.g. tf.Transform graphs): initialize tables and local
+            # variables as tf.saved_model.load does.
+            session.run(_default_init_op(), feed_dict=_asset_paths(export_dir, meta_graph))
     return session
+
+
+def _default_init_op():
+    return tf.group(tf.compat.v1.local_variables_initializer(), tf.compat.v1.tables_initializer())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import socket
 import subprocess
@@ -27,15 +28,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    path = corpus_path("tf_serving/saved_model_half_plus_two_cpu/00000123")
-    mlflow_tf1.log_model(str(path), registered_model_name="served_half_plus_two")
-    version = mlflow.MlflowClient().get_latest_versions("served_half_plus_two")[0].version
+@contextlib.contextmanager
+def serving(model_uri: str) -> Iterator[str]:
+    """``mlflow models serve`` on a free loopback port; yields its base URL."""
     port = _free_port()
     command = [
-        sys.executable, "-m", "mlflow", "models", "serve",
-        "-m", f"models:/served_half_plus_two/{version}",
+        sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri,
         "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port),
     ]  # fmt: skip
     # MLflow launches `uvicorn` by name: the interpreter's bin folder must be on PATH.
@@ -61,6 +59,15 @@ def server() -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    path = corpus_path("tf_serving/saved_model_half_plus_two_cpu/00000123")
+    mlflow_tf1.log_model(str(path), registered_model_name="served_half_plus_two")
+    version = mlflow.MlflowClient().get_latest_versions("served_half_plus_two")[0].version
+    with serving(f"models:/served_half_plus_two/{version}") as url:
+        yield url
 
 
 def invoke(url: str, body: dict) -> requests.Response:
@@ -119,3 +126,22 @@ def test_bad_requests_get_4xx_and_server_keeps_serving(server, body, needle):
     assert 400 <= response.status_code < 500, response.text
     assert needle in response.json()["message"]
     assert predictions(server, {"inputs": {"x": [[1.0]]}}) == {"y": [[2.5]]}
+
+
+def test_raw_taxi_rows_with_nulls():
+    import pandas as pd
+
+    export = corpus_path("tfx/chicago_taxi_estimator")
+    rows = pd.read_csv(corpus_path("tfx/chicago_taxi.csv")).head(3)
+    records = [
+        {k: (None if pd.isna(v) else v) for k, v in r.items()} for r in rows.to_dict("records")
+    ]
+    with serving(mlflow_tf1.log_model(str(export)).model_uri) as url:
+        got = predictions(url, {"dataframe_records": records})
+        scores = [row["scores"] for row in got]
+        assert [round(s[1], 4) for s in scores] == [0.1754, 0.2121, 0.1937]
+        assert got[0]["classes"] == ["0", "1"]
+        # TF Serving's classify style: instances of feature dicts.
+        body = {"instances": records, "params": {"signature_name": "regression"}}
+        outputs = predictions(url, body)["outputs"]
+        assert [round(o[0], 4) for o in outputs] == [0.1754, 0.2121, 0.1937]

@@ -335,6 +335,15 @@ def session_predict(
         meta_graph = v1.saved_model.loader.load(
             sess, list(tags), os.fspath(export_dir), clear_devices=True
         )
+        collections = meta_graph.collection_def
+        if not ({"saved_model_main_op", "legacy_init_op"} & set(collections)) and (
+            "__saved_model_init_op" not in meta_graph.signature_def
+        ):
+            # No main op (tf.Transform graphs): initialize tables as TF Transform does.
+            from tensorflow.python.saved_model import loader_impl
+
+            assets = loader_impl.get_asset_tensors(os.fspath(export_dir), meta_graph)
+            sess.run(v1.tables_initializer(), feed_dict=assets)
         signature = meta_graph.signature_def[signature_name]
         missing = set(signature.inputs) - set(feeds)
         unknown = set(feeds) - set(signature.inputs)

@@ -1,0 +1,163 @@
+"""tf.Example (Estimator) signatures fed raw feature columns, against raw-Session oracles."""
+
+from __future__ import annotations
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+
+import mlflow_tf1
+from tests.conftest import corpus_path
+from tests.tf1_models import session_predict
+
+# The taxi export's parse spec, as the corpus README states it (not read by the flavor).
+STRING = {"company", "payment_type"}
+INT64 = {
+    "trip_seconds", "trip_start_hour", "trip_start_day", "trip_start_month",
+    "trip_start_timestamp", "pickup_census_tract", "dropoff_census_tract",
+    "pickup_community_area", "dropoff_community_area",
+}  # fmt: skip
+FLOAT = {
+    "fare", "trip_miles", "pickup_latitude", "pickup_longitude",
+    "dropoff_latitude", "dropoff_longitude",
+}  # fmt: skip
+
+
+def taxi_examples(frame: pd.DataFrame) -> np.ndarray:
+    """One tf.Example per row; empty cells are left out, as the README says."""
+    protos = []
+    for row in frame.to_dict("records"):
+        example = tf.train.Example()
+        for key, value in row.items():
+            if pd.isna(value) or key not in STRING | INT64 | FLOAT:
+                continue
+            feature = example.features.feature[key]
+            if key in STRING:
+                feature.bytes_list.value.append(str(value).encode())
+            elif key in INT64:
+                feature.int64_list.value.append(int(value))
+            else:
+                feature.float_list.value.append(float(value))
+        protos.append(example.SerializeToString())
+    return np.array(protos, dtype=object)
+
+
+@pytest.fixture(scope="module")
+def taxi():
+    export = corpus_path("tfx/chicago_taxi_estimator/1646034756")
+    frame = pd.read_csv(corpus_path("tfx/chicago_taxi.csv"))
+    model = mlflow.pyfunc.load_model(mlflow_tf1.log_model(str(export.parent)).model_uri)
+    return export, frame, model
+
+
+def test_every_csv_row_matches_serialized_examples_oracle(taxi):
+    export, frame, model = taxi
+    expected = session_predict(export, "serving_default", {"inputs": taxi_examples(frame)})
+    got = model.predict(frame)
+    assert len(got) == 10_000
+    np.testing.assert_allclose(np.stack(got["scores"]), expected["scores"], rtol=1e-5)
+    assert got["classes"][0].tolist() == ["0", "1"]
+    np.testing.assert_allclose(got["scores"][0], [0.82460, 0.17540], atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("signature", "input_key", "outputs"),
+    [
+        ("classification", "inputs", ["scores"]),
+        ("regression", "inputs", ["outputs"]),
+        ("predict", "examples", ["logits", "probabilities", "class_ids", "logistic"]),
+    ],
+)
+def test_other_signatures_same_rows(taxi, signature, input_key, outputs):
+    export, frame, model = taxi
+    sample = frame.sample(300, random_state=0)
+    expected = session_predict(export, signature, {input_key: taxi_examples(sample)})
+    got = model.predict(sample, params={"signature_name": signature})
+    for key in outputs:
+        np.testing.assert_allclose(
+            np.stack(got[key]).reshape(expected[key].shape), expected[key], rtol=1e-5
+        )
+    # Pre-serialized examples keep working, and give the same answer.
+    serialized = model.predict(
+        {input_key: taxi_examples(sample)}, params={"signature_name": signature}
+    )
+    np.testing.assert_allclose(serialized[outputs[0]], expected[outputs[0]], rtol=1e-5)
+
+
+def test_missing_values_and_integral_floats(taxi):
+    _, frame, model = taxi
+    rows = frame.head(3).to_dict("records")
+    assert isinstance(rows[0]["trip_seconds"], float)  # pandas turned the int column into float
+    records = [{k: (None if pd.isna(v) else v) for k, v in r.items()} for r in rows]
+    got = model.predict(records, params={"signature_name": "regression"})
+    np.testing.assert_allclose(got["outputs"].ravel(), [0.17540, 0.21212, 0.19365], atol=1e-5)
+    bad = dict(records[0], trip_seconds=180.5)
+    with pytest.raises(mlflow.exceptions.MlflowException, match="trip_seconds.*non-integral"):
+        model.predict([bad])
+
+
+def test_half_plus_two_regress_signatures_from_columns():
+    export = corpus_path("tf_serving/saved_model_half_plus_two_cpu/00000123")
+    model = mlflow.pyfunc.load_model(mlflow_tf1.log_model(str(export)).model_uri)
+    frame = pd.DataFrame({"x": [1.0, 2.0, 5.0], "x2": [3.0, None, 4.0]})
+
+    def oracle(signature: str, rows: pd.DataFrame) -> np.ndarray:
+        protos = []
+        for row in rows.to_dict("records"):
+            example = tf.train.Example()
+            for key, value in row.items():
+                if not pd.isna(value):
+                    example.features.feature[key].float_list.value.append(value)
+            protos.append(example.SerializeToString())
+        return session_predict(export, signature, {"inputs": np.array(protos, dtype=object)})
+
+    for signature, key in [("regress_x_to_y", "outputs"), ("classify_x_to_y", "scores"),
+                           ("regress_x_to_y2", "outputs")]:  # fmt: skip
+        got = model.predict(frame, params={"signature_name": signature})
+        np.testing.assert_allclose(got[key], oracle(signature, frame)[key].ravel())
+    # x2 left out entirely: its graph default (0.0) applies.
+    got = model.predict({"x": [2.0]}, params={"signature_name": "regress_x_to_y"})
+    np.testing.assert_allclose(got["outputs"], [[3.0]])
+    spec = model.metadata.flavors["tf1"]["signatures"]["regress_x_to_y"]["example_features"]
+    assert spec["x"] == {"dtype": "float32", "kind": "fixed_len", "shape": [1], "default": None}
+    assert spec["x2"]["default"] == [0.0]
+    with pytest.raises(mlflow.exceptions.MlflowException, match=r"Missing input\(s\) \['x'\]"):
+        model.predict({"x2": [1.0]}, params={"signature_name": "regress_x_to_y"})
+
+
+def test_transform_graph_sparse_inputs_from_csv_columns():
+    export = corpus_path("tfx/chicago_taxi_transform")
+    frame = pd.read_csv(corpus_path("tfx/chicago_taxi.csv")).head(200)
+    uri = mlflow_tf1.log_model(str(export), meta_graph_tags=["transform"]).model_uri
+    model = mlflow.pyfunc.load_model(uri)
+    feeds = {}
+    for key in frame.columns:
+        column = frame[key]
+        rows = np.flatnonzero(column.notna().to_numpy())
+        values = column.to_numpy()[rows]
+        dtype = object if key in STRING else np.int64 if key in INT64 else np.float32
+        values = (
+            np.array([v.encode() for v in values], object)
+            if key in STRING
+            else values.astype(dtype)
+        )
+        feeds[key] = tf.compat.v1.SparseTensorValue(
+            np.stack([rows, np.zeros_like(rows)], 1), values, np.array([len(frame), 1])
+        )
+    expected = session_predict(export, "transform_signature", feeds, tags=("transform",))
+    got = model.predict(frame)
+    assert sorted(got.columns) == sorted(expected)
+    for key, want in expected.items():
+        values = want.values if isinstance(want, tf.compat.v1.SparseTensorValue) else want
+        if values.dtype == object:
+            assert [str(v) for v in np.ravel(got[key])] == [v.decode() for v in np.ravel(values)]
+        else:
+            np.testing.assert_allclose(np.ravel(got[key].tolist()), np.ravel(values), rtol=1e-5)
+
+    # The Session backend initializes the tables too (this graph has no main op).
+    session = mlflow_tf1.load_model(uri, backend="session").signatures["transform_signature"]
+    tensors = {k: tf.SparseTensor(*v) for k, v in feeds.items()}
+    out = session(**tensors)
+    np.testing.assert_array_equal(np.ravel(out["fare_xf"]), np.ravel(expected["fare_xf"]))
