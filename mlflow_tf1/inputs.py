@@ -96,14 +96,14 @@ def _columns(data: Any, signature: SignatureInfo) -> dict[str, Any]:
 
 def _unbox(value: Any) -> Any:
     """Scalars for the 0-d arrays MLflow's JSON parser wraps each record cell in."""
-    if isinstance(value, np.ndarray) and value.dtype == object and value.ndim == 1:
-        if any(isinstance(v, np.ndarray) and v.ndim == 0 for v in value):
-            unboxed = np.empty(len(value), dtype=object)
-            unboxed[:] = [
-                v.item() if isinstance(v, np.ndarray) and v.ndim == 0 else v for v in value
-            ]
-            return unboxed
-    return value
+    if not (isinstance(value, np.ndarray) and value.dtype == object and value.ndim == 1):
+        return value
+    boxed = [isinstance(v, np.ndarray) and v.ndim == 0 for v in value]
+    if not any(boxed):
+        return value
+    unboxed = np.empty(len(value), dtype=object)
+    unboxed[:] = [v.item() if b else v for v, b in zip(value, boxed, strict=True)]
+    return unboxed
 
 
 def _is_feature_signature(signature: SignatureInfo) -> bool:
