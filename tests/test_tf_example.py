@@ -161,3 +161,50 @@ def test_transform_graph_sparse_inputs_from_csv_columns():
     tensors = {k: tf.SparseTensor(*v) for k, v in feeds.items()}
     out = session(**tensors)
     np.testing.assert_array_equal(np.ravel(out["fare_xf"]), np.ravel(expected["fare_xf"]))
+
+
+def _example(row: dict) -> bytes:
+    example = tf.train.Example()
+    for key, values in row.items():
+        feature = example.features.feature[key]
+        if key == "tags":
+            feature.bytes_list.value.extend(v.encode() for v in values)
+        elif key == "count":
+            feature.int64_list.value.extend(values)
+        else:
+            feature.float_list.value.extend(values)
+    return example.SerializeToString()
+
+
+def test_estimator_style_fixture_defaults_multivalued_varlen_int64(tmp_path):
+    from tests import tf1_models
+
+    export = tmp_path / "export"
+    tf1_models.build_estimator_style(export)
+    model = mlflow.pyfunc.load_model(mlflow_tf1.log_model(str(export)).model_uri)
+    rows = [
+        {"age": [20.0], "scores": [1.0, 2.0, 3.0], "tags": ["a", "b"], "count": [4]},
+        {"scores": [0.5, 0.5, 0.5], "tags": []},  # age and count take the graph defaults
+        {"age": [50.0], "scores": [0.0, 0.0, 1.0], "tags": ["b"], "count": [7]},
+    ]
+    protos = np.array([_example(r) for r in rows], dtype=object)
+    expected = session_predict(export, "serving_default", {"examples": protos})["score"]
+    frame = pd.DataFrame({
+        "age": [20.0, None, 50.0],
+        "scores": [[1.0, 2.0, 3.0], [0.5, 0.5, 0.5], [0.0, 0.0, 1.0]],
+        "tags": [["a", "b"], None, "b"],
+        "count": [4.0, np.nan, 7.0],  # an int column with a gap, as pandas holds it
+    })  # fmt: skip
+    np.testing.assert_allclose(model.predict(frame)["score"], expected, rtol=1e-6)
+    got = model.predict(frame, params={"signature_name": "regression"})
+    np.testing.assert_allclose(got["outputs"], expected, rtol=1e-6)
+    flavor = model.metadata.flavors["tf1"]["signatures"]["serving_default"]["example_features"]
+    assert flavor["tags"] == {"dtype": "string", "kind": "var_len"}
+    assert flavor["scores"] == {
+        "dtype": "float32",
+        "kind": "fixed_len",
+        "shape": [3],
+        "default": None,
+    }
+    with pytest.raises(mlflow.exceptions.MlflowException, match=r"Missing input\(s\) \['scores'\]"):
+        model.predict(frame.drop(columns="scores"))

@@ -381,3 +381,37 @@ def session_predict(
     return {
         k: v if isinstance(v, v1.SparseTensorValue) else np.asarray(v) for k, v in results.items()
     }
+
+
+def build_estimator_style(export_dir: PathLike) -> None:
+    """An Estimator-style export: serialized tf.Examples parsed by ``ParseExampleV2``.
+
+    Features: ``age`` float [1] default 30; ``scores`` float [3] required
+    (fixed-length multi-valued); ``tags`` var-len string; ``count`` int64 [1]
+    default 0. ``serving_default`` (predict, input ``examples``) -> ``score``
+    = 0.1 * age + sum(scores) + count + 100 * (tags contain "a");
+    ``regression`` (regress, input ``inputs``) -> ``outputs`` = score.
+    """
+    with _tf1_session() as sess:
+        serialized = v1.placeholder(tf.string, [None], name="input_example_tensor")
+        spec = {
+            "age": v1.io.FixedLenFeature([1], tf.float32, default_value=[30.0]),
+            "scores": v1.io.FixedLenFeature([3], tf.float32),
+            "tags": v1.io.VarLenFeature(tf.string),
+            "count": v1.io.FixedLenFeature([1], tf.int64, default_value=[0]),
+        }
+        features = v1.io.parse_example(serialized, spec)
+        tags = v1.sparse.to_dense(features["tags"], default_value="")
+        has_a = tf.cast(tf.reduce_any(tf.equal(tags, "a"), axis=1), tf.float32)
+        score = (
+            0.1 * features["age"][:, 0]
+            + tf.reduce_sum(features["scores"], axis=1)
+            + tf.cast(features["count"][:, 0], tf.float32)
+            + 100.0 * has_a
+        )
+        regress = v1.saved_model.signature_def_utils.regression_signature_def(serialized, score)
+        signatures = {
+            DEFAULT_SIGNATURE: _signature({"examples": serialized}, {"score": score}),
+            "regression": regress,
+        }
+        _save(sess, export_dir, signatures).save()
