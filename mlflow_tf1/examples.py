@@ -134,7 +134,7 @@ def _features(parser, nodes) -> dict[str, TensorInfo] | None:
         parts = ("indices", "values", "dense_shape")
         names = {p: f"{parser.name}:{i + j * n_sparse}" for j, p in enumerate(parts)}
         features[key] = TensorInfo(
-            key, dtype, (-1, -1), encoding="coo_sparse", components=names, default=[]
+            key, dtype, (-1, -1), encoding="coo_sparse", components=names, default=[], feature=True
         )
     for i, (key, dtype, shape) in enumerate(
         zip(dense_keys, dense_types, dense_shapes, strict=True)
@@ -142,7 +142,12 @@ def _features(parser, nodes) -> dict[str, TensorInfo] | None:
         default = _const(nodes, defaults[i])
         default = None if default is None or default.size == 0 else _plain(default, dtype)
         features[key] = TensorInfo(
-            key, dtype, (-1, *shape), name=f"{parser.name}:{3 * n_sparse + i}", default=default
+            key,
+            dtype,
+            (-1, *shape),
+            name=f"{parser.name}:{3 * n_sparse + i}",
+            default=default,
+            feature=True,
         )
     return features
 

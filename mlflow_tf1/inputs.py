@@ -30,19 +30,25 @@ def _invalid(message: str) -> MlflowException:
 def prepare_feeds(data: Any, signature: SignatureInfo) -> dict[str, Any]:
     """Convert ``data`` to ``{input_key: numpy array or SparseTensorValue}``."""
     columns = _columns(data, signature)
-    rows = _row_count(data, columns)
-    return {
-        key: _convert(columns[key], info) if key in columns else _absent(info, rows)
+    feeds = {
+        key: _convert(columns[key], info)
         for key, info in signature.inputs.items()
+        if key in columns
     }
+    if len(feeds) < len(signature.inputs):
+        rows = len(data) if isinstance(data, (pd.DataFrame, list)) else _row_count(feeds)
+        for key, info in signature.inputs.items():
+            if key not in feeds:
+                feeds[key] = _absent(info, rows)
+    return feeds
 
 
-def _row_count(data: Any, columns: dict[str, Any]) -> int:
-    if isinstance(data, pd.DataFrame):
-        return len(data)
-    if isinstance(data, list) and data and isinstance(data[0], Mapping):
-        return len(data)
-    return len(next(iter(columns.values()), ()))
+def _row_count(feeds: dict[str, Any]) -> int:
+    for value in feeds.values():
+        if isinstance(value, tf.compat.v1.SparseTensorValue):
+            return int(value.dense_shape[0])
+        return len(value) if np.ndim(value) else 1
+    return 0
 
 
 def _absent(info: TensorInfo, rows: int) -> Any:
@@ -75,6 +81,7 @@ def _columns(data: Any, signature: SignatureInfo) -> dict[str, Any]:
     if isinstance(data, list) and data and all(isinstance(r, Mapping) for r in data):
         data = _records_to_columns(data)
     if isinstance(data, Mapping):
+        data = _b64_rows(data, keys)
         unknown = [k for k in data if k not in signature.inputs]
         if unknown and _is_feature_signature(signature):
             # Raw feature rows routinely carry extra columns (labels, ids), as tables do.
@@ -94,6 +101,16 @@ def _columns(data: Any, signature: SignatureInfo) -> dict[str, Any]:
     )
 
 
+def _b64_rows(data: Mapping, keys: list[str]) -> Mapping:
+    """TF Serving's ``{"instances": [{"b64": ...}]}`` for a one-input signature.
+
+    MLflow reads those rows as a column named ``b64``.
+    """
+    if len(keys) == 1 and set(data) == {"b64"} and "b64" not in keys:
+        return {keys[0]: [{"b64": v} for v in _unbox(np.asarray(data["b64"], dtype=object))]}
+    return data
+
+
 def _unbox(value: Any) -> Any:
     """Scalars for the 0-d arrays MLflow's JSON parser wraps each record cell in."""
     if not (isinstance(value, np.ndarray) and value.dtype == object and value.ndim == 1):
@@ -107,7 +124,7 @@ def _unbox(value: Any) -> Any:
 
 
 def _is_feature_signature(signature: SignatureInfo) -> bool:
-    return any(t.optional for t in signature.inputs.values())
+    return any(t.feature for t in signature.inputs.values())
 
 
 def _frame_columns(frame: pd.DataFrame, signature: SignatureInfo) -> dict[str, Any]:
@@ -118,15 +135,13 @@ def _frame_columns(frame: pd.DataFrame, signature: SignatureInfo) -> dict[str, A
         only = frame.iloc[:, 0] if frame.shape[1] == 1 else frame.to_numpy()
         return {keys[0]: only}
     _require(signature, keys, frame.columns)
-    return {k: frame[k] for k in keys}
+    return {k: frame[k] for k in present}
 
 
 def _records_to_columns(records: list[Mapping]) -> dict[str, list]:
+    """Rows to columns; a key some rows lack is a missing value there."""
     keys = list(dict.fromkeys(k for r in records for k in r))
-    missing = [k for k in keys if any(k not in r for r in records)]
-    if missing:
-        raise _invalid(f"Every record must hold the same inputs; some lack {missing}.")
-    return {k: [r[k] for r in records] for k in keys}
+    return {k: [r.get(k) for r in records] for k in keys}
 
 
 def _require(signature: SignatureInfo, keys: list[str], given: Any) -> None:
@@ -147,6 +162,8 @@ def _convert(value: Any, info: TensorInfo) -> Any:
         return _to_sparse(value, info)
     if info.default is not None:
         value = _fill_missing(value, info)
+    elif info.feature:
+        _refuse_missing(value, info)
     array = _to_array(value, info)
     array = _cast(array, info)
     return _fit_shape(array, info)
@@ -228,6 +245,8 @@ def _cast(array: np.ndarray, info: TensorInfo) -> np.ndarray:
 def _numeric_from_objects(array: np.ndarray, info: TensorInfo) -> np.ndarray:
     if any(isinstance(v, (str, bytes)) for v in array.flat):
         raise _invalid(f"Input '{info.key}' is {info.dtype}; got strings.")
+    if any(v is None for v in array.flat):
+        raise _invalid(f"Input '{info.key}' is {info.dtype}; got missing values (None).")
     try:
         return array.astype(np.float64) if array.dtype == object else array
     except (TypeError, ValueError) as e:
@@ -289,6 +308,22 @@ def _fit_shape(array: np.ndarray, info: TensorInfo) -> np.ndarray:
                 f"got an array of shape {list(array.shape)}."
             )
     return array
+
+
+def _refuse_missing(value: Any, info: TensorInfo) -> None:
+    """A required feature (no graph default) must be in every row."""
+    cells = value.to_numpy() if isinstance(value, pd.Series) else value
+    if isinstance(cells, np.ndarray) and cells.ndim == 1:
+        rows = np.flatnonzero(pd.isna(cells)).tolist()
+    elif isinstance(cells, (list, tuple)):
+        rows = [i for i, v in enumerate(cells) if _is_missing(v)]
+    else:
+        return
+    if rows:
+        raise _invalid(
+            f"Feature '{info.key}' is required (the graph has no default) but is missing "
+            f"in row(s) {rows[:10]}."
+        )
 
 
 def _fill_missing(value: Any, info: TensorInfo) -> Any:

@@ -47,6 +47,8 @@ class TensorInfo:
     # For features fed in place of an example parser: the value the graph uses
     # when a row lacks the feature ([] for var-len ones); None means required.
     default: list | None = None
+    # True for a tf.Example feature fed in place of its parser (rows, not tensors).
+    feature: bool = False
 
     @property
     def optional(self) -> bool:

@@ -44,7 +44,7 @@ class TF1PyfuncModel:
         except (tf.errors.InvalidArgumentError, tf.errors.OutOfRangeError) as e:
             # The graph itself refused the values (e.g. a malformed tf.Example).
             raise MlflowException(
-                f"Signature '{name}' rejected the input: {e.message.splitlines()[0]}",
+                f"Signature '{name}' rejected the input: {_tf_reason(e.message)}",
                 error_code=INVALID_PARAMETER_VALUE,
             ) from None
         return format_outputs(outputs, signature.info, as_frame=isinstance(data, pd.DataFrame))
@@ -61,12 +61,20 @@ class TF1PyfuncModel:
         return signature.run({parser.input_key: serialize(feeds, parser.features)})
 
 
+def _tf_reason(message: str) -> str:
+    """The informative line of a TF error (TF 2.x puts boilerplate first)."""
+    boilerplate = ("Graph execution error", "Detected at node", "Node:", "[[", "Original stack")
+    lines = [line.strip() for line in message.splitlines()]
+    useful = [line for line in lines if line and not line.startswith(boilerplate)]
+    return useful[0] if useful else lines[0]
+
+
 def _holds(data: Any, key: str) -> bool:
     """Whether ``data`` carries the signature's own input rather than raw features."""
     if isinstance(data, pd.DataFrame):
         return key in data.columns
     if isinstance(data, dict):
-        return key in data
+        return key in data or set(data) == {"b64"}  # TF Serving rows of base64 protos
     if isinstance(data, list) and data and isinstance(data[0], dict):
         return key in data[0]
     return True

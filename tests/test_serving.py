@@ -145,3 +145,14 @@ def test_raw_taxi_rows_with_nulls():
         body = {"instances": records, "params": {"signature_name": "regression"}}
         outputs = predictions(url, body)["outputs"]
         assert [round(o[0], 4) for o in outputs] == [0.1754, 0.2121, 0.1937]
+
+
+def test_tf_serving_row_form_base64_and_graph_errors(server):
+    body = {"instances": [example_b64(2.0)], "params": {"signature_name": "regress_x_to_y"}}
+    assert predictions(server, body) == {"outputs": [[3.0]]}
+    nested = {"instances": [{"inputs": example_b64(4.0)}], "params": body["params"]}
+    assert predictions(server, nested) == {"outputs": [[4.0]]}
+    bad = {"inputs": {"inputs": [{"b64": "bm90IGEgcHJvdG8="}]}, "params": body["params"]}
+    response = invoke(server, bad)
+    assert response.status_code == 400
+    assert "Graph execution error" not in response.json()["message"]

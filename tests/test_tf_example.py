@@ -208,3 +208,32 @@ def test_estimator_style_fixture_defaults_multivalued_varlen_int64(tmp_path):
     }
     with pytest.raises(mlflow.exceptions.MlflowException, match=r"Missing input\(s\) \['scores'\]"):
         model.predict(frame.drop(columns="scores"))
+
+
+def test_rows_lacking_optional_features_and_missing_required_ones():
+    export = corpus_path("tf_serving/saved_model_half_plus_two_cpu/00000123")
+    model = mlflow.pyfunc.load_model(mlflow_tf1.log_model(str(export)).model_uri)
+    params = {"signature_name": "regress_x_to_y2"}
+    frame = pd.DataFrame({"x": [2.0, 4.0]})  # no x2 column at all: its default applies
+    expected = session_predict(
+        export,
+        "regress_x_to_y2",
+        {"inputs": np.array([_float_example(x=2.0), _float_example(x=4.0)], object)},
+    )["outputs"]
+    got = model.predict(frame, params=params)["outputs"]  # DataFrame: [n, 1] -> a column
+    np.testing.assert_allclose(got, np.ravel(expected))
+    records = [{"x": 2.0, "x2": 1.0}, {"x": 4.0}]  # rows differ in optional keys
+    want = session_predict(
+        export, "regress_x_to_y2",
+        {"inputs": np.array([_float_example(x=2.0, x2=1.0), _float_example(x=4.0)], object)},
+    )["outputs"]  # fmt: skip
+    np.testing.assert_allclose(model.predict(records, params=params)["outputs"], want)
+    with pytest.raises(mlflow.exceptions.MlflowException, match=r"Feature 'x' is required.*\[1\]"):
+        model.predict({"x": [2.0, None]}, params=params)
+
+
+def _float_example(**features: float) -> bytes:
+    example = tf.train.Example()
+    for key, value in features.items():
+        example.features.feature[key].float_list.value.append(value)
+    return example.SerializeToString()
