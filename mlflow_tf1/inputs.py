@@ -180,7 +180,8 @@ def _to_array(value: Any, info: TensorInfo) -> np.ndarray:
         return value
     # Object dtype keeps bytes intact (numpy's "S" dtype drops trailing NULs).
     dtype = object if info.dtype == "string" else None
-    value = _unwrap_b64(value) if dtype is object else value
+    if dtype is object and _kind(value) not in _PLAIN_TEXT:
+        value = _unwrap_b64(value)
     if isinstance(value, (list, tuple, np.ndarray)) and len(value) and _is_sequence(value[0]):
         # Cells holding lists or arrays: one row each.
         try:
@@ -192,6 +193,17 @@ def _to_array(value: Any, info: TensorInfo) -> np.ndarray:
                 f"expected shape {_shape_text(info)}."
             ) from None
     return np.asarray(value, dtype=dtype)
+
+
+_PLAIN_TEXT = {"string", "bytes", "empty"}
+_SCALARS = _PLAIN_TEXT | {"floating", "integer", "mixed-integer-float", "boolean"}
+
+
+def _kind(values: Any) -> str:
+    """pandas' vectorized guess of what a 1-D column holds ("string", "mixed", ...)."""
+    if isinstance(values, np.ndarray) and values.ndim != 1:
+        return "mixed"
+    return pd.api.types.infer_dtype(values, skipna=True)
 
 
 def _is_sequence(v: Any) -> bool:
@@ -264,6 +276,13 @@ def _to_bool(array: np.ndarray, info: TensorInfo, np_type: Any) -> np.ndarray:
 def _to_bytes(array: np.ndarray, info: TensorInfo) -> np.ndarray:
     if array.dtype.kind == "S":
         return array.astype(object)
+    kind = _kind(array)
+    if kind in ("bytes", "empty"):
+        return array
+    if kind == "string":
+        out = np.empty(array.shape, dtype=object)
+        out[:] = [v.encode("utf-8") for v in array.tolist()]
+        return out
     out = np.empty(array.shape, dtype=object)
     flat_out = out.reshape(-1)
     for i, v in enumerate(array.reshape(-1)):
@@ -378,7 +397,7 @@ def _to_sparse(value: Any, info: TensorInfo) -> tf.compat.v1.SparseTensorValue:
             f"Input '{info.key}' is sparse: pass a tf.SparseTensor or a column whose cells "
             "are scalars, lists or missing values."
         )
-    if value.dtype != object or not any(_is_sequence(v) for v in value):
+    if value.dtype != object or _kind(value) in _SCALARS:
         return _scalar_column_to_sparse(value, info)
     rows = [[] if _is_missing(v) else list(v) if _is_sequence(v) else [v] for v in value]
     indices = [(i, j) for i, row in enumerate(rows) for j in range(len(row))]
@@ -419,18 +438,15 @@ def format_outputs(outputs: dict[str, Any], signature: SignatureInfo, as_frame: 
 
 
 def _decode_strings(value: Any) -> Any:
-    if isinstance(value, np.ndarray) and value.dtype == object:
+    if isinstance(value, np.ndarray) and value.dtype == object and value.size:
+        flat = value.reshape(-1).tolist()
         try:
-            return (
-                np.vectorize(
-                    lambda b: b.decode("utf-8") if isinstance(b, bytes) else b,
-                    otypes=[object],
-                )(value)
-                if value.size
-                else value
-            )
+            decoded = [v.decode("utf-8") if isinstance(v, bytes) else v for v in flat]
         except UnicodeDecodeError:
             return value
+        out = np.empty(value.shape, dtype=object)
+        out.reshape(-1)[:] = decoded
+        return out
     if isinstance(value, bytes):
         try:
             return value.decode("utf-8")

@@ -1,0 +1,1 @@
+"""Benchmarks of mlflow-tf1 against raw TensorFlow; run ``benchmarks/run.py``."""
