@@ -113,7 +113,9 @@ def load_session(export_dir: Path) -> tuple[v1.Session, Any]:
     graph = tf.Graph()
     session = v1.Session(graph=graph)
     with graph.as_default():
-        meta_graph = v1.saved_model.loader.load(session, [SERVE], str(export_dir), clear_devices=True)
+        meta_graph = v1.saved_model.loader.load(
+            session, [SERVE], str(export_dir), clear_devices=True
+        )
     return session, meta_graph
 
 

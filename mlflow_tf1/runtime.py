@@ -289,7 +289,16 @@ class LoadedSavedModel:
         for key, info in signatures.items():
             try:
                 fetches = {k: _graph_element(wrapped.graph, t) for k, t in info.outputs.items()}
-                function = wrapped.prune(_feed_tensors(wrapped.graph, info.inputs), fetches)
+                feeds = _feed_tensors(wrapped.graph, info.inputs)
+                # An input signature makes TF build the lean function it builds for
+                # tf.saved_model.load (measured: 0.2 ms instead of 8.6 ms per call).
+                specs = {f"input_{i}": tf.TensorSpec(t.shape, t.dtype) for i, t in enumerate(feeds)}
+                function = wrapped.prune(
+                    feeds,
+                    fetches,
+                    input_signature=((), specs),
+                    are_keyword_args_also_positional=True,
+                )
                 self.signatures[key] = _TF2Signature(info, function, traceable)
             except Exception as e:  # noqa: BLE001 -- recorded; the Session takes over
                 self.fallback_reasons[key] = f"TF2 could not prune it: {_first_line(e)}"

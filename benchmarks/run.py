@@ -1,0 +1,194 @@
+"""mlflow-tf1 against raw TensorFlow and MLflow's legacy loader: one command, one table.
+
+    .venv/bin/python benchmarks/run.py [--quick]
+
+Everything (tracking store, model folders, server logs) goes to a temporary
+folder that is deleted at the end. Progress goes to stderr; stdout gets one
+machine line and one markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import platform
+import random
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import mlflow
+import numpy as np
+import tensorflow as tf
+
+import mlflow_tf1
+from benchmarks import cases, fixtures, memory, serving
+from benchmarks.harness import Goal, Row, markdown
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Round counts: modest, so that the whole run stays within a few minutes."""
+
+    small_rounds: int = 25  # half_plus_two, batch 1 and 1000
+    cnn_rounds: int = 12
+    taxi_rounds: int = 8
+    load_rounds: int = 5
+    first_rounds: int = 5
+    server_requests: int = 400  # per server
+    server_rounds: int = 8
+
+
+QUICK = Settings(
+    small_rounds=9,
+    cnn_rounds=5,
+    taxi_rounds=3,
+    load_rounds=3,
+    first_rounds=3,
+    server_requests=120,
+    server_rounds=4,
+)
+
+
+START = time.monotonic()
+
+
+def progress(message: str) -> None:
+    print(f"[{time.monotonic() - START:6.1f} s] {message}", file=sys.stderr, flush=True)
+
+
+def machine_line(quick: bool) -> str:
+    cpu = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return (
+        f"Machine: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"TensorFlow {tf.__version__}, MLflow {mlflow.__version__}, "
+        f"load average {os.getloadavg()[0]:.2f} at start{' (--quick)' if quick else ''}"
+    )
+
+
+def quiet() -> None:
+    """Keep TensorFlow's and MLflow's chatter out of the output."""
+    warnings.filterwarnings("ignore")
+    tf.get_logger().setLevel("ERROR")
+    for name in ("mlflow", "mlflow_tf1", "absl"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def prepare_models(workdir: Path) -> dict[str, dict[str, Path]]:
+    """Each model three ways: its SavedModel, an mlflow-tf1 folder, an MLflow-1.x folder."""
+    cnn = workdir / "cnn_savedmodel"
+    fixtures.build_cnn(cnn)
+    sources = {"half_plus_two": fixtures.HALF_PLUS_TWO, "cnn": cnn, "taxi": fixtures.TAXI_EXPORT}
+    models = {}
+    for name, source in sources.items():
+        flavored = workdir / f"{name}-tf1"
+        mlflow_tf1.save_model(source, flavored)
+        legacy = fixtures.build_legacy_model(source, workdir / f"{name}-legacy")
+        models[name] = {"source": source, "flavored": flavored, "legacy": legacy}
+    return models
+
+
+def latency_rows(models: dict, settings: Settings, rng: random.Random) -> list[Row]:
+    data = np.random.default_rng(0)
+    rows: list[Row] = []
+    hp2 = models["half_plus_two"]
+    model = cases.DenseModel.load(hp2["source"], "x", hp2["flavored"], hp2["legacy"])
+    for batch, goals in [
+        (1, {cases.PYFUNC_DICT: Goal(1.35), cases.PYFUNC_FRAME: Goal(1.6)}),
+        (1000, {cases.PYFUNC_DICT: Goal(1.35)}),
+    ]:
+        progress(f"(a) half_plus_two, batch {batch}")
+        x = data.uniform(-10, 10, (batch, 1)).astype(np.float32)
+        case = cases.dense_case(
+            f"(a) half_plus_two, batch {batch}", model, x, settings.small_rounds, goals
+        )
+        rows += cases.evaluate(case, rng)
+
+    progress("(b) CNN, batch 64")
+    cnn = models["cnn"]
+    model = cases.DenseModel.load(cnn["source"], fixtures.CNN_INPUT, cnn["flavored"], cnn["legacy"])
+    images = data.integers(0, 256, (64, *fixtures.CNN_IMAGE_SHAPE), dtype=np.uint8)
+    goals = {cases.PYFUNC_DICT: Goal(1.05), cases.PYFUNC_FRAME: Goal(1.05)}
+    rows += cases.evaluate(
+        cases.dense_case("(b) CNN, batch 64", model, images, settings.cnn_rounds, goals), rng
+    )
+
+    progress("(c) taxi, 10,000 raw rows")
+    taxi = models["taxi"]
+    case, _ = cases.taxi_case(
+        taxi["flavored"], taxi["legacy"], fixtures.read_taxi_rows(), settings.taxi_rounds
+    )
+    rows += cases.evaluate(case, rng)
+    return rows
+
+
+def server_rows(workdir: Path, settings: Settings) -> list[Row]:
+    flavor, noop = "mlflow-tf1 half_plus_two", "no-op pyfunc (returns its input)"
+    with mlflow.start_run():
+        ours = mlflow_tf1.log_model(str(fixtures.HALF_PLUS_TWO), name="half_plus_two")
+        echo = mlflow.pyfunc.log_model(
+            name="echo", python_model=str(serving.write_echo_model(workdir))
+        )
+    with serving.scoring_servers({flavor: ours.model_uri, noop: echo.model_uri}, workdir) as urls:
+        serving.check(urls[flavor], {"predictions": {"y": [[2.5]]}})
+        serving.check(urls[noop], {"predictions": {"x": [[1.0]]}})
+        loads = serving.drive(urls, settings.server_requests, settings.server_rounds)
+    return serving.server_rows(loads, flavor, noop)
+
+
+def run(workdir: Path, settings: Settings) -> list[Row]:
+    rng = random.Random(0)
+    progress("building fixtures and model folders")
+    models = prepare_models(workdir)
+    rows = latency_rows(models, settings, rng)
+    progress("(d) taxi load time")
+    rows += cases.load_time_rows(models["taxi"]["flavored"], settings.load_rounds, rng)
+    progress("(e) first prediction after load")
+    rows += cases.first_prediction_rows(models["half_plus_two"]["flavored"], settings.first_rounds)
+    progress("(f) peak RSS, in child processes")
+    rows += memory.rss_rows(models["taxi"]["flavored"])
+    progress("(g) scoring servers")
+    rows += server_rows(workdir, settings)
+    progress("done")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds, about half the time")
+    args = parser.parse_args()
+    settings = QUICK if args.quick else Settings()
+    quiet()
+    header = machine_line(args.quick)
+    home = Path.cwd()
+    with tempfile.TemporaryDirectory(prefix="mlflow-tf1-bench-") as tmp:
+        workdir = Path(tmp)
+        os.chdir(workdir)  # MLflow writes mlruns/ next to the store: keep it here
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{workdir / 'mlflow.db'}"
+        mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
+        try:
+            # Anything a library prints must not land in the table.
+            with contextlib.redirect_stdout(sys.stderr):
+                rows = run(workdir, settings)
+        finally:
+            os.chdir(home)
+    print(header)
+    print()
+    print(markdown(rows))
+
+
+if __name__ == "__main__":
+    main()

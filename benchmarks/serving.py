@@ -1,0 +1,199 @@
+"""(g) Scoring-server throughput: the flavor vs a no-op pyfunc, same server, same load.
+
+Both servers run at once and are hit in alternating rounds, so a busy
+neighbour slows both alike; the goal is the median of per-round throughput
+ratios. Loopback only, a bounded number of requests, a time budget.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from benchmarks.harness import Goal, Row
+
+BODY = {"inputs": {"x": [[1.0]]}}
+ECHO_MODEL = '''\
+"""A pyfunc that returns its input: the scoring server's own cost, and nothing else."""
+import mlflow
+
+
+class Echo(mlflow.pyfunc.PythonModel):
+    def predict(self, context, model_input, params=None):
+        return model_input
+
+
+mlflow.models.set_model(Echo())
+'''
+
+
+def write_echo_model(folder: Path) -> Path:
+    """The no-op model as a models-from-code file (nothing to pickle)."""
+    path = folder / "echo_model.py"
+    path.write_text(ECHO_MODEL)
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def scoring_servers(model_uris: dict[str, str], workdir: Path) -> Iterator[dict[str, str]]:
+    """``mlflow models serve`` for each model; yields name -> base URL once all answer."""
+    # MLflow starts `uvicorn` by name: this interpreter's bin folder must be on PATH.
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    processes, urls = {}, {}
+    try:
+        for name, uri in model_uris.items():
+            port = _free_port()
+            log = open(workdir / f"serve-{port}.log", "wb")  # noqa: SIM115 -- closed with the process
+            command = [
+                sys.executable, "-m", "mlflow", "models", "serve", "-m", uri,
+                "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port),
+            ]  # fmt: skip
+            # A session of its own, so the uvicorn child can be stopped with it.
+            processes[name] = (
+                subprocess.Popen(
+                    command, env=env, cwd=workdir, stdout=log, stderr=log, start_new_session=True
+                ),
+                log,
+            )
+            urls[name] = f"http://127.0.0.1:{port}"
+        for name, url in urls.items():
+            _wait_ready(url, processes[name][0], workdir)
+        yield urls
+    finally:
+        for process, log in processes.values():
+            _stop(process)
+            log.close()
+
+
+def _wait_ready(url: str, process: subprocess.Popen, workdir: Path, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"mlflow models serve exited with {process.returncode}; logs in {workdir}"
+            )
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(f"{url}/ping", timeout=2).ok:
+                return
+        time.sleep(0.5)
+    raise RuntimeError(f"mlflow models serve did not answer /ping within {timeout:.0f} s")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """Stop the server and its uvicorn child: the process group this benchmark created."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+@dataclass
+class Load:
+    """What one server did: per-round throughput and every request's latency."""
+
+    throughput: list[float] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+    requests: int = 0
+    seconds: float = 0.0
+
+
+def _burst(url: str, count: int, threads: int) -> tuple[float, list[float]]:
+    """``count`` single-row requests from ``threads`` clients, one Session each."""
+    latencies: list[float] = []
+    remaining = [count]
+    lock = threading.Lock()
+    errors: list[str] = []
+
+    def client() -> None:
+        with requests.Session() as session:
+            while True:
+                with lock:
+                    if remaining[0] <= 0 or errors:
+                        return
+                    remaining[0] -= 1
+                start = time.perf_counter()
+                response = session.post(f"{url}/invocations", json=BODY, timeout=30)
+                elapsed = time.perf_counter() - start
+                if response.status_code != 200:
+                    errors.append(f"HTTP {response.status_code}: {response.text[:200]}")
+                with lock:
+                    latencies.append(elapsed)
+
+    workers = [threading.Thread(target=client) for _ in range(threads)]
+    start = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    if errors:
+        raise RuntimeError(f"{url}: {errors[0]}")
+    return time.perf_counter() - start, latencies
+
+
+def check(url: str, expected: dict) -> None:
+    """The server must answer the benchmark's request correctly before it is timed."""
+    response = requests.post(f"{url}/invocations", json=BODY, timeout=30)
+    if response.status_code != 200 or response.json() != expected:
+        raise RuntimeError(f"{url} answered {response.status_code}: {response.text[:300]}")
+
+
+def drive(
+    urls: dict[str, str], total: int, rounds: int, threads: int = 4, budget: float = 60.0
+) -> dict[str, Load]:
+    """Alternate bursts between the servers until each sent ``total`` requests or used ``budget`` s."""
+    for url in urls.values():
+        _burst(url, 4 * threads, threads)  # warm-up: connections, first-call costs
+    loads = {name: Load() for name in urls}
+    per_round = max(1, total // rounds)
+    order = list(urls)
+    for index in range(rounds):
+        if any(load.seconds > budget for load in loads.values()):
+            break
+        for name in order if index % 2 == 0 else reversed(order):
+            seconds, latencies = _burst(urls[name], per_round, threads)
+            load = loads[name]
+            load.throughput.append(per_round / seconds)
+            load.latencies.extend(latencies)
+            load.requests += per_round
+            load.seconds += seconds
+    return loads
+
+
+def _describe(load: Load) -> str:
+    quantiles = statistics.quantiles(load.latencies, n=100)
+    rate = load.requests / load.seconds
+    return f"{rate:.0f} req/s, p50 {quantiles[49] * 1e3:.1f} ms, p99 {quantiles[98] * 1e3:.1f} ms"
+
+
+def server_rows(loads: dict[str, Load], flavor: str, noop: str) -> list[Row]:
+    ours, base = loads[flavor], loads[noop]
+    ratio = statistics.median(o / b for o, b in zip(ours.throughput, base.throughput, strict=True))
+    case = f"(g) scoring server, 4 clients, {ours.requests} single-row requests each"
+    return [
+        Row.judged(case, f"{noop} **[raw]**", _describe(base), 1.0, None),
+        Row.judged(
+            case, flavor, _describe(ours), ratio, Goal(0.9, at_most=False), note="(throughput)"
+        ),
+    ]
