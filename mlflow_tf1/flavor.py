@@ -15,9 +15,11 @@ from typing import Any
 
 import yaml
 from mlflow import pyfunc
+from mlflow.exceptions import MlflowException
 from mlflow.models import Model, ModelInputExample, ModelSignature
 from mlflow.models.model import MLMODEL_FILE_NAME
 from mlflow.models.utils import _save_example
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.tracking.artifact_utils import _download_artifact_from_uri
 from mlflow.types.schema import ParamSchema, ParamSpec, Schema, TensorSpec
 from mlflow.utils.environment import (
@@ -107,22 +109,39 @@ def save_model(
     metadata: dict[str, Any] | None = None,
     conda_env: dict | str | None = None,
     mlflow_model: Model | None = None,
+    allow_unsafe_ops: bool = False,
 ) -> None:
     """Package a TF1 SavedModel folder as an MLflow model at ``path``.
+
+    Graphs whose signatures or init op reach file-system, Python-callback or
+    network ops are refused unless ``allow_unsafe_ops=True``; the audit is
+    recorded in ``MLmodel`` either way.
 
     The model is loaded (and ``input_example`` predicted) before anything is
     written, so an unusable model fails here, not at serving time; a failed
     save leaves no folder behind.
     """
-    from mlflow_tf1.metadata import default_signature_name, inspect_saved_model
+    from mlflow_tf1.audit import audit, describe
+    from mlflow_tf1.metadata import check_graph, default_signature_name, inspect_saved_model
+    from mlflow_tf1.runtime import _init_op_name
 
-    info, _ = inspect_saved_model(saved_model_dir, meta_graph_tags)
+    info, meta_graph = inspect_saved_model(saved_model_dir, meta_graph_tags)
     signature_name = default_signature_name(info.signatures, signature_name)
+    check_graph(meta_graph, info.signatures)
+    op_audit = audit(meta_graph, info.signatures, _init_op_name(meta_graph))
+    if op_audit and not allow_unsafe_ops:
+        raise MlflowException(
+            "This graph can touch the file system, run Python or reach the network: "
+            f"{describe(op_audit)}. Loading or calling it runs those ops. If you trust this "
+            "model, pass allow_unsafe_ops=True.",
+            INVALID_PARAMETER_VALUE,
+        )
     path = os.path.abspath(path)
     existed = os.path.exists(path)
     _validate_and_prepare_target_save_path(path)
     try:
         _write_model(
+            op_audit,
             info,
             signature_name,
             Path(path),
@@ -143,6 +162,7 @@ def save_model(
 
 
 def _write_model(
+    op_audit,
     info,
     signature_name,
     path: Path,
@@ -189,6 +209,7 @@ def _write_model(
         saved_with_tensorflow=info.tensorflow_version,
         tensorflow_version=tf.__version__,
         backends=model.backends,
+        op_audit=op_audit,
         code=code_subpath,
     )
     mlflow_model.save(str(path / MLMODEL_FILE_NAME))
@@ -237,6 +258,7 @@ def log_model(
     metadata: dict[str, Any] | None = None,
     conda_env: dict | str | None = None,
     await_registration_for: int = 300,
+    allow_unsafe_ops: bool = False,
     params: dict[str, Any] | None = None,
     tags: dict[str, Any] | None = None,
     model_type: str | None = None,
@@ -268,6 +290,7 @@ def log_model(
         metadata=metadata,
         conda_env=conda_env,
         await_registration_for=await_registration_for,
+        allow_unsafe_ops=allow_unsafe_ops,
         params=params,
         tags=tags,
         model_type=model_type,

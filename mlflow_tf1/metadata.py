@@ -300,3 +300,34 @@ def inspect_saved_model(
         signatures=signature_infos(meta_graph),
     )
     return info, meta_graph
+
+
+def check_graph(meta_graph, signatures: dict[str, SignatureInfo]) -> None:
+    """Refuse what would crash or fail deep inside TensorFlow: unknown ops, missing tensors."""
+    from tensorflow.python.framework import op_def_registry
+
+    graph_def = meta_graph.graph_def
+    functions = {f.signature.name for f in graph_def.library.function}
+    bodies = [n for f in graph_def.library.function for n in f.node_def]
+    unknown = sorted(
+        {
+            n.op
+            for n in [*graph_def.node, *bodies]
+            if n.op not in functions and op_def_registry.get(n.op) is None
+        }
+    )
+    if unknown:
+        raise _invalid(
+            f"The graph uses op(s) {unknown} that this TensorFlow does not have (they may come "
+            "from tf.contrib or a custom op library: load that library first, or re-export)."
+        )
+    nodes = {n.name: n for n in graph_def.node}
+    for key, signature in signatures.items():
+        for info in [*signature.inputs.values(), *signature.outputs.values()]:
+            for tensor in [info.name] if info.name else info.components.values():
+                name = tensor.split(":")[0]
+                if name not in nodes:
+                    raise _invalid(
+                        f"Signature '{key}' names tensor '{tensor}' ({info.key}), "
+                        "which is not in the graph."
+                    )

@@ -11,7 +11,7 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 from mlflow_tf1.examples import serialize
 from mlflow_tf1.inputs import format_outputs, prepare_feeds
-from mlflow_tf1.runtime import LoadedSavedModel
+from mlflow_tf1.runtime import LoadedSavedModel, _first_line_of
 
 SIGNATURE_PARAM = "signature_name"
 
@@ -44,7 +44,7 @@ class TF1PyfuncModel:
         except (tf.errors.InvalidArgumentError, tf.errors.OutOfRangeError) as e:
             # The graph itself refused the values (e.g. a malformed tf.Example).
             raise MlflowException(
-                f"Signature '{name}' rejected the input: {_tf_reason(e.message)}",
+                f"Signature '{name}' rejected the input: {_first_line_of(e.message)}",
                 error_code=INVALID_PARAMETER_VALUE,
             ) from None
         return format_outputs(outputs, signature.info, as_frame=isinstance(data, pd.DataFrame))
@@ -59,14 +59,6 @@ class TF1PyfuncModel:
             return direct.run(prepare_feeds(data, direct.info))
         feeds = prepare_feeds(data, parser.feature_signature(signature.info))
         return signature.run({parser.input_key: serialize(feeds, parser.features)})
-
-
-def _tf_reason(message: str) -> str:
-    """The informative line of a TF error (TF 2.x puts boilerplate first)."""
-    boilerplate = ("Graph execution error", "Detected at node", "Node:", "[[", "Original stack")
-    lines = [line.strip() for line in message.splitlines()]
-    useful = [line for line in lines if line and not line.startswith(boilerplate)]
-    return useful[0] if useful else lines[0]
 
 
 def _holds(data: Any, key: str) -> bool:

@@ -305,7 +305,14 @@ class LoadedSavedModel:
                 _logger.info("Signature '%s': %s", key, self.fallback_reasons[key])
 
     def _build_session(self, meta_graph, signatures, keys: list[str]) -> None:
-        self._session = _load_session(self.export_dir, meta_graph)
+        try:
+            self._session = _load_session(self.export_dir, meta_graph)
+        except (tf.errors.OpError, ValueError, OSError) as e:
+            reason = e.message if isinstance(e, tf.errors.OpError) else str(e)
+            raise MlflowException(
+                f"TensorFlow could not load the SavedModel at '{self.export_dir}' "
+                f"(missing or corrupt variables/ or assets/?): {_first_line_of(reason)}"
+            ) from None
         for key in keys:
             try:
                 self.signatures[key] = _SessionSignature(signatures[key], self._session)
@@ -318,8 +325,15 @@ class LoadedSavedModel:
 
 
 def _first_line(error: Exception) -> str:
-    text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0][:500]
+    return _first_line_of(str(error)) or type(error).__name__
+
+
+def _first_line_of(text: str) -> str:
+    """The informative line of a TF error (TF 2.x puts boilerplate first)."""
+    boilerplate = ("Graph execution error", "Detected at node", "Node:", "[[", "Original stack")
+    lines = [line.strip() for line in text.strip().splitlines()]
+    useful = [line for line in lines if line and not line.startswith(boilerplate)]
+    return (useful[0] if useful else lines[0] if lines else "")[:500]
 
 
 def _has_variables(meta_graph) -> bool:

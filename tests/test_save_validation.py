@@ -97,3 +97,65 @@ def test_log_model_passes_mlflow_tags_and_params(export):
     legacy = mlflow_tf1.log_model(str(export), artifact_path="old_style")
     assert mlflow.pyfunc.load_model(legacy.model_uri).predict({"t": np.array(["q"])},
                                                               params={"signature_name": "only_text"})["upper"][0] == "Q"  # fmt: skip
+
+
+def _save_in_child(source, target, **kwargs) -> tuple[int, str]:
+    """save_model in a child process: a TensorFlow abort fails the test, not the run."""
+    code = (
+        "import sys, json, mlflow_tf1\n"
+        "from mlflow.exceptions import MlflowException\n"
+        "try:\n"
+        "    mlflow_tf1.save_model(sys.argv[1], sys.argv[2], **json.loads(sys.argv[3]))\n"
+        "except MlflowException as e:\n"
+        "    print(e.message); sys.exit(3)\n"
+    )
+    import json
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(source), str(target), json.dumps(kwargs)],
+        capture_output=True, text=True, check=False, timeout=300,
+    )  # fmt: skip
+    return result.returncode, result.stdout.strip() + result.stderr[-2000:]
+
+
+@pytest.mark.parametrize(
+    ("damage", "needle"),
+    [
+        ("truncated_pb", "not a valid SavedModel"),
+        ("random_pb", "not a valid SavedModel"),
+        ("unknown_op", "LegacyContribMul"),
+        ("missing_tensor", "no_such_node:0"),
+        ("no_variables", "could not load the SavedModel"),
+        ("corrupt_variables", "could not load the SavedModel"),
+    ],
+)
+def test_damaged_models_are_refused_with_a_message(tmp_path, damage, needle):
+    source = tmp_path / "export"
+    tf1_models.build_partitioned_vars(source)
+    tf1_models.corrupt(source, damage)
+    code, output = _save_in_child(source, tmp_path / "model")
+    assert code == 3, output  # an MlflowException, not a crash or another error
+    assert needle in output
+    assert not (tmp_path / "model").exists()
+
+
+def test_unsafe_ops_are_refused_unless_allowed(tmp_path):
+    source = tmp_path / "export"
+    tf1_models.build_reads_files(source)
+    with pytest.raises(MlflowException, match=r"serving_default: ReadFile.*shout: PyFunc") as err:
+        mlflow_tf1.save_model(source, tmp_path / "refused", signature_name="safe")
+    assert "allow_unsafe_ops=True" in err.value.message
+    assert not (tmp_path / "refused").exists()
+    mlflow_tf1.save_model(source, tmp_path / "m", signature_name="safe", allow_unsafe_ops=True)
+    flavor = yaml.safe_load((tmp_path / "m" / "MLmodel").read_text())["flavors"]["tf1"]
+    assert flavor["op_audit"] == {"serving_default": ["ReadFile"], "shout": ["PyFunc"]}
+    model = mlflow.pyfunc.load_model(str(tmp_path / "m"))
+    np.testing.assert_allclose(model.predict({"x": [1.0]})["y"], [2.0])
+
+
+def test_safe_models_record_an_empty_audit(export, tmp_path):
+    mlflow_tf1.save_model(export, tmp_path / "m")
+    flavor = yaml.safe_load((tmp_path / "m" / "MLmodel").read_text())["flavors"]["tf1"]
+    assert flavor["op_audit"] == {}

@@ -21,6 +21,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -415,3 +416,53 @@ def build_estimator_style(export_dir: PathLike) -> None:
             "regression": regress,
         }
         _save(sess, export_dir, signatures).save()
+
+
+def build_reads_files(export_dir: PathLike) -> None:
+    """A graph that reads any file it is given (``ReadFile``) and calls Python (``PyFunc``).
+
+    ``serving_default``: ``path`` (string [-1]) -> ``contents``; ``shout``:
+    ``text`` -> ``loud`` through ``tf.compat.v1.py_func``; ``safe``: ``x`` -> ``x + 1``.
+    """
+    with _tf1_session() as sess:
+        path = v1.placeholder(tf.string, [None], name="path")
+        contents = tf.map_fn(tf.io.read_file, path)
+        text = v1.placeholder(tf.string, [None], name="text")
+        loud = v1.py_func(lambda t: t, [text], tf.string)
+        x = v1.placeholder(tf.float32, [None], name="x")
+        signatures = {
+            DEFAULT_SIGNATURE: _signature({"path": path}, {"contents": contents}),
+            "shout": _signature({"text": text}, {"loud": loud}),
+            "safe": _signature({"x": x}, {"y": x + 1.0}),
+        }
+        _save(sess, export_dir, signatures).save()
+
+
+def corrupt(export_dir: PathLike, how: str) -> None:
+    """Damage a SavedModel the ways real exports get damaged."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    root = Path(export_dir)
+    pb = root / "saved_model.pb"
+    if how == "truncated_pb":
+        pb.write_bytes(pb.read_bytes()[:200])
+    elif how == "random_pb":
+        pb.write_bytes(np.random.default_rng(0).bytes(4096))
+    elif how in ("unknown_op", "missing_tensor"):
+        proto = saved_model_pb2.SavedModel()
+        proto.ParseFromString(pb.read_bytes())
+        graph = proto.meta_graphs[0]
+        if how == "unknown_op":
+            arithmetic = {"Mul", "MatMul", "Add", "AddV2"}
+            next(n for n in graph.graph_def.node if n.op in arithmetic).op = "LegacyContribMul"
+        else:
+            outputs = graph.signature_def[DEFAULT_SIGNATURE].outputs
+            next(iter(outputs.values())).name = "no_such_node:0"
+        pb.write_bytes(proto.SerializeToString())
+    elif how == "no_variables":
+        shutil.rmtree(root / "variables")
+    elif how == "corrupt_variables":
+        data = next((root / "variables").glob("variables.data-*"))
+        data.write_bytes(b"\x00" * 3)
+    else:
+        raise ValueError(how)
