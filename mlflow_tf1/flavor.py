@@ -68,7 +68,7 @@ def get_default_conda_env() -> dict[str, Any]:
     return _mlflow_conda_env(additional_pip_deps=get_default_pip_requirements())
 
 
-def _infer_signature(info, signature_name: str) -> ModelSignature:
+def _infer_signature(info, signature_name: str, max_batch_size: int) -> ModelSignature:
     """Outputs of the default signature and the ``signature_name`` param.
 
     No input schema on purpose: MLflow would enforce it before this flavor
@@ -91,7 +91,12 @@ def _infer_signature(info, signature_name: str) -> ModelSignature:
         for key, t in info.signature(signature_name).outputs.items()
         if t.encoding == "dense"
     ]
-    params = ParamSchema([ParamSpec("signature_name", "string", signature_name)])
+    params = ParamSchema(
+        [
+            ParamSpec("signature_name", "string", signature_name),
+            ParamSpec("max_batch_size", "long", max_batch_size),
+        ]
+    )
     return ModelSignature(inputs=None, outputs=Schema(outputs) if outputs else None, params=params)
 
 
@@ -110,12 +115,14 @@ def save_model(
     conda_env: dict | str | None = None,
     mlflow_model: Model | None = None,
     allow_unsafe_ops: bool = False,
+    max_batch_size: int = 65_536,
 ) -> None:
     """Package a TF1 SavedModel folder as an MLflow model at ``path``.
 
     Graphs whose signatures or init op reach file-system, Python-callback or
     network ops are refused unless ``allow_unsafe_ops=True``; the audit is
-    recorded in ``MLmodel`` either way.
+    recorded in ``MLmodel`` either way. ``max_batch_size`` bounds the rows run
+    at once; bigger requests are split and joined (also a per-request param).
 
     The model is loaded (and ``input_example`` predicted) before anything is
     written, so an unusable model fails here, not at serving time; a failed
@@ -142,6 +149,7 @@ def save_model(
     try:
         _write_model(
             op_audit,
+            max_batch_size,
             info,
             signature_name,
             Path(path),
@@ -163,6 +171,7 @@ def save_model(
 
 def _write_model(
     op_audit,
+    max_batch_size,
     info,
     signature_name,
     path: Path,
@@ -188,7 +197,7 @@ def _write_model(
 
     code_subpath = _validate_and_copy_code_paths([str(_PACKAGE_DIR), *(code_paths or [])], path)
     mlflow_model = mlflow_model or Model()
-    mlflow_model.signature = signature or _infer_signature(info, signature_name)
+    mlflow_model.signature = signature or _infer_signature(info, signature_name, max_batch_size)
     if input_example is not None:
         _save_example(mlflow_model, input_example, str(path))
     if metadata is not None:
@@ -209,6 +218,7 @@ def _write_model(
         saved_with_tensorflow=info.tensorflow_version,
         tensorflow_version=tf.__version__,
         backends=model.backends,
+        max_batch_size=max_batch_size,
         op_audit=op_audit,
         code=code_subpath,
     )
@@ -259,6 +269,7 @@ def log_model(
     conda_env: dict | str | None = None,
     await_registration_for: int = 300,
     allow_unsafe_ops: bool = False,
+    max_batch_size: int = 65_536,
     params: dict[str, Any] | None = None,
     tags: dict[str, Any] | None = None,
     model_type: str | None = None,
@@ -291,6 +302,7 @@ def log_model(
         conda_env=conda_env,
         await_registration_for=await_registration_for,
         allow_unsafe_ops=allow_unsafe_ops,
+        max_batch_size=max_batch_size,
         params=params,
         tags=tags,
         model_type=model_type,

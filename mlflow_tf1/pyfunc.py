@@ -9,22 +9,31 @@ import tensorflow as tf
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
+from mlflow_tf1 import batching
 from mlflow_tf1.examples import serialize
 from mlflow_tf1.inputs import format_outputs, prepare_feeds
 from mlflow_tf1.runtime import LoadedSavedModel, _first_line_of
 
 SIGNATURE_PARAM = "signature_name"
+MAX_BATCH_PARAM = "max_batch_size"
 
 
 class TF1PyfuncModel:
     """Predicts with the signature named by ``params["signature_name"]``.
 
+    Requests of more than ``max_batch_size`` rows run in chunks of that size.
     Holds no per-request state, so concurrent ``predict`` calls are safe.
     """
 
-    def __init__(self, model: LoadedSavedModel, default_signature: str):
+    def __init__(
+        self,
+        model: LoadedSavedModel,
+        default_signature: str,
+        max_batch_size: int = batching.DEFAULT_MAX_BATCH_SIZE,
+    ):
         self._model = model
         self._default = default_signature
+        self._max_batch_size = max_batch_size
 
     def get_raw_model(self) -> LoadedSavedModel:
         """The native model: ``.signatures``, ``.backends``, ``.fallback_reasons``."""
@@ -39,6 +48,18 @@ class TF1PyfuncModel:
                 f"{sorted(self._model.signatures)}.",
                 error_code=INVALID_PARAMETER_VALUE,
             )
+        limit = (params or {}).get(MAX_BATCH_PARAM)
+        limit = self._max_batch_size if limit is None else int(limit)
+        if limit < 1:
+            raise MlflowException(f"{MAX_BATCH_PARAM} must be at least 1; got {limit}.",
+                                  error_code=INVALID_PARAMETER_VALUE)  # fmt: skip
+        rows = batching.row_count(data)
+        if rows is not None and rows > limit and batching.splittable(signature.info):
+            parts = [self._predict_once(name, signature, c) for c in batching.chunks(data, limit)]
+            return batching.join(parts)
+        return self._predict_once(name, signature, data)
+
+    def _predict_once(self, name: str, signature, data: Any) -> Any:
         try:
             outputs = self._run(name, signature, data)
         except (tf.errors.InvalidArgumentError, tf.errors.OutOfRangeError) as e:
@@ -77,4 +98,5 @@ def _load_pyfunc(path: str) -> TF1PyfuncModel:
     from mlflow_tf1.flavor import _load_from_local_path
 
     model, config = _load_from_local_path(path)
-    return TF1PyfuncModel(model, config["signature_name"])
+    max_batch = config.get(MAX_BATCH_PARAM, batching.DEFAULT_MAX_BATCH_SIZE)
+    return TF1PyfuncModel(model, config["signature_name"], max_batch)

@@ -119,3 +119,19 @@ def test_eight_threads_predict_correctly_at_once(matrix):
         results = list(pool.map(lambda b: model.predict({"x": b})["y"], batches))
     for got, want in zip(results, expected, strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_million_rows_run_in_chunks_and_join(tmp_path):
+    export = tmp_path / "export"
+    tf1_models.build_pbtxt(export)  # y = 3x - 1 on x [-1]
+    model = mlflow.pyfunc.load_model(
+        mlflow_tf1.log_model(str(export), max_batch_size=300_000).model_uri
+    )
+    x = np.linspace(-1, 1, 1_000_000)
+    expected = (3 * x.astype(np.float32) - 1).astype(np.float32)
+    np.testing.assert_allclose(model.predict({"x": x})["y"], expected, rtol=1e-6)
+    chunked = model.predict(pd.DataFrame({"x": x}), params={"max_batch_size": 70_001})
+    assert isinstance(chunked, pd.DataFrame) and len(chunked) == 1_000_000
+    np.testing.assert_allclose(chunked["y"], expected, rtol=1e-6)
+    with pytest.raises(MlflowException, match="max_batch_size must be at least 1"):
+        model.predict({"x": x[:3]}, params={"max_batch_size": 0})

@@ -1,0 +1,56 @@
+"""Split big requests into row chunks and join the answers.
+
+A million-row request converted and run at once holds every intermediate
+copy in memory; chunks keep the peak to one chunk's worth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlflow_tf1.metadata import SignatureInfo
+
+DEFAULT_MAX_BATCH_SIZE = 65_536
+
+
+def splittable(signature: SignatureInfo) -> bool:
+    """Row-wise graphs only: every input and output has a leading batch dimension."""
+    tensors = [*signature.inputs.values(), *signature.outputs.values()]
+    return bool(signature.inputs) and all(
+        t.encoding == "dense" and t.shape is not None and len(t.shape) >= 1 and t.shape[0] == -1
+        for t in tensors
+    )
+
+
+def row_count(data: Any) -> int | None:
+    """Rows in ``data`` when it is plainly row-shaped, else None (do not split)."""
+    if isinstance(data, (pd.DataFrame, np.ndarray)) and np.ndim(data) >= 1:
+        return len(data)
+    if isinstance(data, list):
+        return len(data)
+    if isinstance(data, Mapping):
+        lengths = {len(v) for v in data.values() if isinstance(v, (np.ndarray, list, pd.Series))}
+        return lengths.pop() if len(lengths) == 1 else None
+    return None
+
+
+def chunks(data: Any, size: int) -> Iterator[Any]:
+    total = row_count(data)
+    for start in range(0, total, size):
+        stop = start + size
+        if isinstance(data, pd.DataFrame):
+            yield data.iloc[start:stop]
+        elif isinstance(data, Mapping):
+            yield {k: v[start:stop] for k, v in data.items()}
+        else:
+            yield data[start:stop]
+
+
+def join(parts: list[Any]) -> Any:
+    if isinstance(parts[0], pd.DataFrame):
+        return pd.concat(parts, ignore_index=True)
+    return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
