@@ -33,7 +33,7 @@ def row_count(data: Any) -> int | None:
     if isinstance(data, list):
         return len(data)
     if isinstance(data, Mapping):
-        lengths = {len(v) for v in data.values() if isinstance(v, (np.ndarray, list, pd.Series))}
+        lengths = {len(v) for v in data.values() if isinstance(v, (list, pd.Series)) or np.ndim(v)}
         return lengths.pop() if len(lengths) == 1 else None
     return None
 

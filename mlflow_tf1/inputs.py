@@ -107,7 +107,8 @@ def _b64_rows(data: Mapping, keys: list[str]) -> Mapping:
     MLflow reads those rows as a column named ``b64``.
     """
     if len(keys) == 1 and set(data) == {"b64"} and "b64" not in keys:
-        return {keys[0]: [{"b64": v} for v in _unbox(np.asarray(data["b64"], dtype=object))]}
+        rows = _unbox(np.atleast_1d(np.asarray(data["b64"], dtype=object)))
+        return {keys[0]: [{"b64": v} for v in rows]}
     return data
 
 
@@ -182,7 +183,7 @@ def _to_array(value: Any, info: TensorInfo) -> np.ndarray:
     dtype = object if info.dtype == "string" else None
     if dtype is object and _kind(value) not in _PLAIN_TEXT:
         value = _unwrap_b64(value)
-    if isinstance(value, (list, tuple, np.ndarray)) and len(value) and _is_sequence(value[0]):
+    if _is_sequence(value) and len(value) and _is_sequence(value[0]):
         # Cells holding lists or arrays: one row each.
         try:
             return np.stack([np.asarray(v, dtype=dtype) for v in value])
@@ -251,7 +252,8 @@ def _cast(array: np.ndarray, info: TensorInfo) -> np.ndarray:
                 f"Input '{info.key}' is {info.dtype}; values must lie in "
                 f"[{limits.min}, {limits.max}]."
             )
-    return array.astype(np_type)
+    with np.errstate(over="ignore"):  # float64 beyond float32's range becomes inf, as in TF
+        return array.astype(np_type)
 
 
 def _numeric_from_objects(array: np.ndarray, info: TensorInfo) -> np.ndarray:

@@ -156,3 +156,33 @@ def test_tf_serving_row_form_base64_and_graph_errors(server):
     response = invoke(server, bad)
     assert response.status_code == 400
     assert "Graph execution error" not in response.json()["message"]
+
+
+def test_soak_concurrent_clients_get_the_sequential_answers(server):
+    """4 clients, 2,000 requests of 4 kinds, bounded to 120 s: no errors, no mixed-up answers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    bodies = [
+        {"inputs": {"x": [[float(i)]]}} if i % 4 == 0
+        else {"instances": [float(i), float(i) + 1]} if i % 4 == 1
+        else {"dataframe_records": [{"x": float(i)}]} if i % 4 == 2
+        else {"inputs": {"inputs": [example_b64(float(i))]}, "params": {"signature_name": "regress_x_to_y"}}
+        for i in range(40)
+    ]  # fmt: skip
+    expected = [predictions(server, body) for body in bodies]
+    deadline = time.monotonic() + 120
+
+    def client(worker: int) -> int:
+        session, errors = requests.Session(), 0
+        for n in range(500):
+            if time.monotonic() > deadline:
+                break
+            k = (worker * 7 + n) % len(bodies)
+            response = session.post(f"{server}/invocations", json=bodies[k], timeout=30)
+            errors += response.status_code != 200 or response.json()["predictions"] != expected[k]
+        return errors
+
+    with ThreadPoolExecutor(4) as pool:
+        errors = list(pool.map(client, range(4)))
+    assert errors == [0, 0, 0, 0]
+    assert time.monotonic() <= deadline, "soak did not finish its 2,000 requests within 120 s"
