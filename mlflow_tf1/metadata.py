@@ -68,19 +68,6 @@ class TensorInfo:
             d["default"] = list(self.default)
         return d
 
-    @classmethod
-    def from_dict(cls, key: str, d: dict[str, Any]) -> TensorInfo:
-        shape = d.get("shape")
-        return cls(
-            key=key,
-            dtype=d["dtype"],
-            shape=None if shape is None else tuple(shape),
-            encoding=d.get("encoding", "dense"),
-            name=d.get("name"),
-            components=dict(d.get("components") or {}),
-            default=d.get("default"),
-        )
-
     def describe(self) -> str:
         shape = "unknown rank" if self.shape is None else list(self.shape)
         kind = "" if self.encoding == "dense" else f", {self.encoding}"
@@ -102,15 +89,6 @@ class SignatureInfo:
             "inputs": {k: v.to_dict() for k, v in self.inputs.items()},
             "outputs": {k: v.to_dict() for k, v in self.outputs.items()},
         }
-
-    @classmethod
-    def from_dict(cls, key: str, d: dict[str, Any]) -> SignatureInfo:
-        return cls(
-            key=key,
-            method_name=d.get("method_name", ""),
-            inputs={k: TensorInfo.from_dict(k, v) for k, v in (d.get("inputs") or {}).items()},
-            outputs={k: TensorInfo.from_dict(k, v) for k, v in (d.get("outputs") or {}).items()},
-        )
 
 
 @dataclass(frozen=True)

@@ -52,10 +52,6 @@ class Signature:
         self._input_keys = list(info.inputs)
         self._output_keys = list(info.outputs)
 
-    @property
-    def structured_outputs(self) -> dict[str, TensorInfo]:
-        return self.info.outputs
-
     def run(self, feeds: Mapping[str, Any]) -> dict[str, Any]:
         raise NotImplementedError
 
