@@ -57,7 +57,7 @@ def evaluate(case: LatencyCase, rng: random.Random) -> list[Row]:
     """Time the case and turn it into table rows (ratios vs raw, then vs legacy)."""
     timings = measure(case.contenders, case.rounds, rng)
     raw = min((n for n in case.raw if timings.ran(n)), key=timings.median)
-    title = f"{case.name} (raw = {raw})"
+    title = f"{case.name}; raw = {raw.removeprefix('raw ')}"
     rows = [
         _contender_row(title, c.name, raw, case.goals.get(c.name), timings) for c in case.contenders
     ]
@@ -277,7 +277,8 @@ def first_prediction_rows(flavored: Path, rounds: int, steady_calls: int = 30) -
             statistics.median(_predict_seconds(model, data) for _ in range(steady_calls))
         )
     ratios = [first / steady for first, steady in zip(firsts, steadies, strict=True)]
-    value = f"first {format_seconds(statistics.median(firsts))}, steady {format_seconds(statistics.median(steadies))}"
+    first, steady = statistics.median(firsts), statistics.median(steadies)
+    value = f"first {format_seconds(first)}, steady {format_seconds(steady)}"
     case = "(e) half_plus_two first prediction"
     return [
         Row.judged(

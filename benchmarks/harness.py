@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import random
+import re
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -49,12 +50,20 @@ class Timings:
         return statistics.median(n / d for n, d in pairs)
 
 
+_TF_NOISE = (
+    re.compile(r"cannot compute \S+ as "),  # TF2 function names: __inference_pruned_1234
+    re.compile(r"\s*\[Op:[^\]]*\]"),
+)
+
+
 def short_error(error: BaseException) -> str:
-    """The first line of an exception, short enough for a table cell."""
+    """The first line of an exception, without TF's generated names, short enough for a cell."""
     text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    for pattern in _TF_NOISE:
+        text = pattern.sub("", text)
     text = f"{type(error).__name__}: {text}" if text else type(error).__name__
     text = text.replace("|", "/")
-    return text if len(text) <= 90 else text[:87] + "..."
+    return text if len(text) <= 100 else text[:97] + "..."
 
 
 def calibrate(contender: Contender, target_seconds: float, max_repeats: int) -> None:

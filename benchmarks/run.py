@@ -15,6 +15,7 @@ import logging
 import os
 import platform
 import random
+import subprocess
 import sys
 import tempfile
 import time
@@ -38,19 +39,19 @@ from benchmarks.harness import Goal, Row, markdown
 class Settings:
     """Round counts: modest, so that the whole run stays within a few minutes."""
 
-    small_rounds: int = 25  # half_plus_two, batch 1 and 1000
-    cnn_rounds: int = 12
-    taxi_rounds: int = 8
-    load_rounds: int = 5
-    first_rounds: int = 5
+    small_rounds: int = 40  # half_plus_two, batch 1 and 1000
+    cnn_rounds: int = 20
+    taxi_rounds: int = 12
+    load_rounds: int = 6
+    first_rounds: int = 8
     server_requests: int = 400  # per server
     server_rounds: int = 8
 
 
 QUICK = Settings(
-    small_rounds=9,
-    cnn_rounds=5,
-    taxi_rounds=3,
+    small_rounds=15,
+    cnn_rounds=7,
+    taxi_rounds=5,
     load_rounds=3,
     first_rounds=3,
     server_requests=120,
@@ -65,6 +66,21 @@ def progress(message: str) -> None:
     print(f"[{time.monotonic() - START:6.1f} s] {message}", file=sys.stderr, flush=True)
 
 
+def flavor_version() -> str:
+    """The commit measured, marked when mlflow_tf1/ has uncommitted changes."""
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> subprocess.CompletedProcess:
+        command = ["git", "-C", str(root), *args]
+        return subprocess.run(command, capture_output=True, text=True, check=False)
+
+    head = git("rev-parse", "--short", "HEAD")
+    if head.returncode != 0:
+        return "mlflow-tf1 (not a git checkout)"
+    dirty = git("status", "--porcelain", "--", "mlflow_tf1").stdout.strip()
+    return f"mlflow-tf1 {head.stdout.strip()}{' + local changes' if dirty else ''}"
+
+
 def machine_line(quick: bool) -> str:
     cpu = "unknown CPU"
     with contextlib.suppress(OSError):
@@ -74,7 +90,7 @@ def machine_line(quick: bool) -> str:
                 break
     return (
         f"Machine: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"TensorFlow {tf.__version__}, MLflow {mlflow.__version__}, "
+        f"TensorFlow {tf.__version__}, MLflow {mlflow.__version__}, {flavor_version()}, "
         f"load average {os.getloadavg()[0]:.2f} at start{' (--quick)' if quick else ''}"
     )
 

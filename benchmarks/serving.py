@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import requests
 
@@ -52,35 +53,49 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass
+class _Server:
+    process: subprocess.Popen
+    log: IO[bytes]
+    url: str
+
+
+def _start(model_uri: str, workdir: Path) -> _Server:
+    """``mlflow models serve`` on a free loopback port, logging to a file in ``workdir``."""
+    port = _free_port()
+    command = [
+        sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri,
+        "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port),
+    ]  # fmt: skip
+    # MLflow starts `uvicorn` by name: this interpreter's bin folder must be on PATH.
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    log = (workdir / f"serve-{port}.log").open("wb")
+    # A session of its own, so that the uvicorn child can be stopped with it.
+    process = subprocess.Popen(
+        command,
+        env={**os.environ, "PATH": path},
+        cwd=workdir,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+    )
+    return _Server(process, log, f"http://127.0.0.1:{port}")
+
+
 @contextlib.contextmanager
 def scoring_servers(model_uris: dict[str, str], workdir: Path) -> Iterator[dict[str, str]]:
-    """``mlflow models serve`` for each model; yields name -> base URL once all answer."""
-    # MLflow starts `uvicorn` by name: this interpreter's bin folder must be on PATH.
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    processes, urls = {}, {}
+    """One server per model, all at once; yields name -> base URL once every one answers."""
+    servers: dict[str, _Server] = {}
     try:
         for name, uri in model_uris.items():
-            port = _free_port()
-            log = open(workdir / f"serve-{port}.log", "wb")  # noqa: SIM115 -- closed with the process
-            command = [
-                sys.executable, "-m", "mlflow", "models", "serve", "-m", uri,
-                "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port),
-            ]  # fmt: skip
-            # A session of its own, so the uvicorn child can be stopped with it.
-            processes[name] = (
-                subprocess.Popen(
-                    command, env=env, cwd=workdir, stdout=log, stderr=log, start_new_session=True
-                ),
-                log,
-            )
-            urls[name] = f"http://127.0.0.1:{port}"
-        for name, url in urls.items():
-            _wait_ready(url, processes[name][0], workdir)
-        yield urls
+            servers[name] = _start(uri, workdir)
+        for server in servers.values():
+            _wait_ready(server.url, server.process, workdir)
+        yield {name: server.url for name, server in servers.items()}
     finally:
-        for process, log in processes.values():
-            _stop(process)
-            log.close()
+        for server in servers.values():
+            _stop(server.process)
+            server.log.close()
 
 
 def _wait_ready(url: str, process: subprocess.Popen, workdir: Path, timeout: float = 180) -> None:
@@ -162,7 +177,7 @@ def check(url: str, expected: dict) -> None:
 def drive(
     urls: dict[str, str], total: int, rounds: int, threads: int = 4, budget: float = 60.0
 ) -> dict[str, Load]:
-    """Alternate bursts between the servers until each sent ``total`` requests or used ``budget`` s."""
+    """Alternate bursts between the servers: ``total`` requests each, or ``budget`` s each."""
     for url in urls.values():
         _burst(url, 4 * threads, threads)  # warm-up: connections, first-call costs
     loads = {name: Load() for name in urls}
