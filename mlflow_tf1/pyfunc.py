@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import tensorflow as tf
 from mlflow.exceptions import MlflowException
@@ -34,6 +35,7 @@ class TF1PyfuncModel:
         self._model = model
         self._default = default_signature
         self._max_batch_size = max_batch_size
+        _warm_up(model, default_signature)
 
     def get_raw_model(self) -> LoadedSavedModel:
         """The native model: ``.signatures``, ``.backends``, ``.fallback_reasons``."""
@@ -82,6 +84,34 @@ class TF1PyfuncModel:
         return signature.run({parser.input_key: serialize(feeds, parser.features)})
 
 
+def _warm_up(model: LoadedSavedModel, name: str) -> None:
+    """Run the default signature once on an empty batch, so TensorFlow builds its
+    executor at load and the first real request is not the slow one."""
+    for signature in (model.signatures.get(name), model.feature_signatures.get(name)):
+        feeds = _empty_feeds(signature.info) if signature is not None else None
+        if feeds is not None:
+            try:
+                signature.run(feeds)
+            except (tf.errors.OpError, ValueError, MlflowException):
+                pass  # graphs that reject empty batches warm up on their first request
+
+
+def _empty_feeds(info) -> dict[str, Any] | None:
+    feeds = {}
+    for key, t in info.inputs.items():
+        if t.shape is None or not t.shape or t.shape[0] != -1:
+            return None
+        dtype = object if t.dtype == "string" else tf.as_dtype(t.dtype).as_numpy_dtype
+        if t.encoding == "coo_sparse":
+            rank = len(t.shape)
+            feeds[key] = tf.compat.v1.SparseTensorValue(
+                np.zeros((0, rank), np.int64), np.zeros(0, dtype), np.zeros(rank, np.int64)
+            )
+        else:
+            feeds[key] = np.zeros((0, *[max(d, 0) for d in t.shape[1:]]), dtype)
+    return feeds
+
+
 def _holds(data: Any, key: str) -> bool:
     """Whether ``data`` carries the signature's own input rather than raw features."""
     if isinstance(data, pd.DataFrame):
@@ -95,8 +125,8 @@ def _holds(data: Any, key: str) -> bool:
 
 def _load_pyfunc(path: str) -> TF1PyfuncModel:
     """MLflow's pyfunc loader hook; ``path`` is the model's local folder."""
-    from mlflow_tf1.flavor import _load_from_local_path
+    from mlflow_tf1.flavor import _load_from_local_path, config_backend
 
-    model, config = _load_from_local_path(path)
+    model, config = _load_from_local_path(path, config_backend(path))
     max_batch = config.get(MAX_BATCH_PARAM, batching.DEFAULT_MAX_BATCH_SIZE)
     return TF1PyfuncModel(model, config["signature_name"], max_batch)
