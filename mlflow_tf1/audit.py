@@ -29,6 +29,13 @@ UNSAFE_OPS = {
     "_Send", "_Recv", "Send", "Recv", "RemoteCall", "Rpc", "TryRpc",
 }  # fmt: skip
 INIT = "(load-time init op)"
+# Ops that change state a later call can observe.
+MUTATING_OPS = {
+    "Assign", "AssignAdd", "AssignSub", "AssignVariableOp", "AssignAddVariableOp",
+    "AssignSubVariableOp", "ScatterUpdate", "ScatterAdd", "ScatterSub", "ScatterNdUpdate",
+    "ResourceScatterUpdate", "ResourceScatterAdd", "CountUpTo", "LookupTableInsertV2",
+    "LookupTableRemoveV2", "QueueEnqueueV2", "QueueDequeueV2",
+}  # fmt: skip
 
 
 def audit(
@@ -46,6 +53,15 @@ def audit(
         if ops:
             found[key] = sorted(ops)
     return found
+
+
+def mutates_state(meta_graph, signature: SignatureInfo) -> bool:
+    """Whether calling ``signature`` can change what later calls see."""
+    nodes = {n.name: n for n in meta_graph.graph_def.node}
+    functions = {f.signature.name: f for f in meta_graph.graph_def.library.function}
+    reached = _reachable(_output_nodes(signature), nodes)
+    ops = _ops(reached, nodes, functions)
+    return bool(ops & MUTATING_OPS)
 
 
 def _output_nodes(signature: SignatureInfo) -> list[str]:
@@ -73,13 +89,17 @@ def _reachable(tensors: Iterable[str], nodes: dict) -> set[str]:
 
 
 def _unsafe_ops(reached: set[str], nodes: dict, functions: dict) -> set[str]:
+    return _ops(reached, nodes, functions) & UNSAFE_OPS
+
+
+def _ops(reached: set[str], nodes: dict, functions: dict) -> set[str]:
+    """Op types of the reached nodes and of every function body they call."""
     ops: set[str] = set()
     pending = [nodes[n] for n in reached]
     visited_functions: set[str] = set()
     while pending:
         node = pending.pop()
-        if node.op in UNSAFE_OPS:
-            ops.add(node.op)
+        ops.add(node.op)
         # Calls into the function library (TF2 exports, Defun): audit the body too.
         called = [node.op] if node.op in functions else []
         for value in node.attr.values():  # f, body, cond, then_branch, ...

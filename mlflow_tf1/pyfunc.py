@@ -86,7 +86,10 @@ class TF1PyfuncModel:
 
 def _warm_up(model: LoadedSavedModel, name: str) -> None:
     """Run the default signature once on an empty batch, so TensorFlow builds its
-    executor at load and the first real request is not the slow one."""
+    executor at load and the first real request is not the slow one. Signatures
+    that change state (a counter's increment) are left alone."""
+    if name in model.stateful:
+        return
     for signature in (model.signatures.get(name), model.feature_signatures.get(name)):
         feeds = _empty_feeds(signature.info) if signature is not None else None
         if feeds is not None:
@@ -97,6 +100,8 @@ def _warm_up(model: LoadedSavedModel, name: str) -> None:
 
 
 def _empty_feeds(info) -> dict[str, Any] | None:
+    if not info.inputs:
+        return None
     feeds = {}
     for key, t in info.inputs.items():
         if t.shape is None or not t.shape or t.shape[0] != -1:

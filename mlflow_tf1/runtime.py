@@ -25,6 +25,7 @@ import tensorflow as tf
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
+from mlflow_tf1.audit import mutates_state
 from mlflow_tf1.examples import find_parser
 from mlflow_tf1.metadata import SignatureInfo, TensorInfo
 
@@ -239,6 +240,8 @@ class LoadedSavedModel:
         self.fallback_reasons: dict[str, str] = {}
         self.signatures: dict[str, Signature] = {}
         self._session: tf.compat.v1.Session | None = None
+        # Never warmed up or replayed: calling them changes what later calls see.
+        self.stateful = {k for k, i in signatures.items() if mutates_state(meta_graph, i)}
         # tf.Example signatures also get a callable fed at the parser's outputs.
         self.parsers = {k: p for k, i in signatures.items() if (p := find_parser(meta_graph, i))}
         signatures = dict(signatures)

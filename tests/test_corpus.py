@@ -132,3 +132,11 @@ def test_registry_round_trip():
     np.testing.assert_allclose(model.predict({"x": [[1.0]]})["y"], [[2.5]])
     native = mlflow_tf1.load_model(f"models:/half_plus_two_corpus/{version}")
     assert native.signatures["serving_default"](x=tf.constant([[5.0]]))["y"].numpy() == 4.5
+
+
+def test_loading_never_changes_a_stateful_models_state():
+    path = corpus_path("tf_serving/saved_model_counter/00000123")
+    uri = mlflow_tf1.log_model(str(path), signature_name="incr_counter").model_uri
+    model = mlflow.pyfunc.load_model(uri)  # the default signature increments: no warm-up
+    assert model.get_raw_model().stateful == {"incr_counter", "incr_counter_by", "reset_counter"}
+    assert float(model.predict(None, params={"signature_name": "get_counter"})["output"]) == 0.0
