@@ -239,9 +239,9 @@ def _saved_model_report(
 def _op_audit(info, meta_graph) -> dict[str, list[str]]:
     """What ``log`` would refuse: ops reaching files, Python or the network (protobuf only)."""
     from mlflow_tf1.audit import audit
-    from mlflow_tf1.runtime import _init_op_name
+    from mlflow_tf1.runtime import init_op_name
 
-    return audit(meta_graph, info.signatures, _init_op_name(meta_graph))
+    return audit(meta_graph, info.signatures, init_op_name(meta_graph))
 
 
 def _default_signature(signatures: dict) -> str | None:

@@ -134,12 +134,12 @@ def save_model(
     """
     from mlflow_tf1.audit import audit, describe
     from mlflow_tf1.metadata import check_graph, default_signature_name, inspect_saved_model
-    from mlflow_tf1.runtime import _init_op_name
+    from mlflow_tf1.runtime import init_op_name
 
     info, meta_graph = inspect_saved_model(saved_model_dir, meta_graph_tags)
     signature_name = default_signature_name(info.signatures, signature_name)
     check_graph(meta_graph, info.signatures)
-    op_audit = audit(meta_graph, info.signatures, _init_op_name(meta_graph))
+    op_audit = audit(meta_graph, info.signatures, init_op_name(meta_graph))
     if op_audit and not allow_unsafe_ops:
         raise MlflowException(
             "This graph can touch the file system, run Python or reach the network: "
@@ -152,19 +152,19 @@ def save_model(
     _validate_and_prepare_target_save_path(path)
     try:
         _write_model(
-            op_audit,
-            max_batch_size,
+            Path(path),
             info,
             signature_name,
-            Path(path),
-            signature,
-            input_example,
-            pip_requirements,
-            extra_pip_requirements,
-            conda_env,
-            code_paths,
-            metadata,
-            mlflow_model,
+            op_audit=op_audit,
+            max_batch_size=max_batch_size,
+            signature=signature,
+            input_example=input_example,
+            pip_requirements=pip_requirements,
+            extra_pip_requirements=extra_pip_requirements,
+            conda_env=conda_env,
+            code_paths=code_paths,
+            metadata=metadata,
+            mlflow_model=mlflow_model,
         )
     except BaseException:
         shutil.rmtree(path, ignore_errors=True)
@@ -174,19 +174,20 @@ def save_model(
 
 
 def _write_model(
-    op_audit,
-    max_batch_size,
-    info,
-    signature_name,
     path: Path,
-    signature,
-    input_example,
+    info,
+    signature_name: str,
+    *,
+    op_audit: dict[str, list[str]],
+    max_batch_size: int,
+    signature: ModelSignature | None,
+    input_example: ModelInputExample | None,
     pip_requirements,
     extra_pip_requirements,
     conda_env,
-    code_paths,
-    metadata,
-    mlflow_model,
+    code_paths: list[str] | None,
+    metadata: dict[str, Any] | None,
+    mlflow_model: Model | None,
 ) -> None:
     import tensorflow as tf
 

@@ -413,7 +413,7 @@ def _to_sparse(value: Any, info: TensorInfo) -> tf.compat.v1.SparseTensorValue:
     )
 
 
-def format_outputs(outputs: dict[str, Any], signature: SignatureInfo, as_frame: bool) -> Any:
+def format_outputs(outputs: dict[str, Any], as_frame: bool) -> Any:
     """Graph outputs as the user expects them.
 
     Always named: a dict ``{output_key: array}``; for DataFrame input a

@@ -70,7 +70,7 @@ class TF1PyfuncModel:
                 f"Signature '{name}' rejected the input: {_first_line_of(e.message)}",
                 error_code=INVALID_PARAMETER_VALUE,
             ) from None
-        return format_outputs(outputs, signature.info, as_frame=isinstance(data, pd.DataFrame))
+        return format_outputs(outputs, as_frame=isinstance(data, pd.DataFrame))
 
     def _run(self, name: str, signature, data: Any) -> dict[str, Any]:
         parser = self._model.parsers.get(name)

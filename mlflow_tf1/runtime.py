@@ -356,7 +356,7 @@ def _asset_paths(export_dir: Path, meta_graph) -> dict[str, str]:
     return {a.tensor_info.name: str(export_dir / "assets" / a.filename) for a in defs}
 
 
-def _init_op_name(meta_graph) -> str | None:
+def init_op_name(meta_graph) -> str | None:
     """The op that initializes tables and local state, wherever this TF wrote it."""
     init = meta_graph.signature_def.get("__saved_model_init_op")
     if init is not None:
@@ -386,7 +386,7 @@ def _import_in_wrap_function(export_dir: Path, meta_graph):
         restore(tf.constant(_variables_path(export_dir)))
     assets = _asset_paths(export_dir, meta_graph)
     with graph.as_default():
-        init_name = _init_op_name(meta_graph)
+        init_name = init_op_name(meta_graph)
         if init_name is not None:
             init_op = graph.as_graph_element(init_name)
         else:
@@ -409,7 +409,7 @@ def _load_session(export_dir: Path, meta_graph) -> tf.compat.v1.Session:
     tags = list(meta_graph.meta_info_def.tags)
     with graph.as_default():
         tf.compat.v1.saved_model.loader.load(session, tags, str(export_dir), clear_devices=True)
-        if _init_op_name(meta_graph) is None:
+        if init_op_name(meta_graph) is None:
             # No main op (e.g. tf.Transform graphs): initialize tables and local
             # variables as tf.saved_model.load does.
             session.run(_default_init_op(), feed_dict=_asset_paths(export_dir, meta_graph))
