@@ -238,22 +238,29 @@ def _cast(array: np.ndarray, info: TensorInfo) -> np.ndarray:
         array = _numeric_from_objects(array, info)
     if array.dtype.kind == "b" or np.issubdtype(np_type, np.bool_):
         return _to_bool(array, info, np_type)
-    if np.issubdtype(np_type, np.integer) and array.dtype.kind in "fc":
-        finite = np.isfinite(array)
-        if not finite.all() or not np.array_equal(array, np.round(array)):
-            bad = array[~finite | (array != np.round(array))][:3]
+    if np.issubdtype(np_type, np.integer):
+        return _to_integers(array, info, np_type)
+    with np.errstate(over="ignore"):  # float64 beyond float32's range becomes inf, as in TF
+        return array.astype(np_type)
+
+
+def _to_integers(array: np.ndarray, info: TensorInfo, np_type: Any) -> np.ndarray:
+    """Cast, then prove nothing changed: one pass on the common, valid path."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        cast = array.astype(np_type)
+    if array.dtype == cast.dtype or np.array_equal(cast, array):
+        return cast
+    limits = np.iinfo(np_type)
+    if array.dtype.kind in "fc":
+        with np.errstate(invalid="ignore"):
+            bad = array[~np.isfinite(array) | (array != np.round(array))][:3]
+        if bad.size:
             raise _invalid(
                 f"Input '{info.key}' is {info.dtype}; got non-integral values such as {bad.tolist()}."
             )
-    if np.issubdtype(np_type, np.integer) and array.size:
-        limits = np.iinfo(np_type)
-        if array.min() < limits.min or array.max() > limits.max:
-            raise _invalid(
-                f"Input '{info.key}' is {info.dtype}; values must lie in "
-                f"[{limits.min}, {limits.max}]."
-            )
-    with np.errstate(over="ignore"):  # float64 beyond float32's range becomes inf, as in TF
-        return array.astype(np_type)
+    raise _invalid(
+        f"Input '{info.key}' is {info.dtype}; values must lie in [{limits.min}, {limits.max}]."
+    )
 
 
 def _numeric_from_objects(array: np.ndarray, info: TensorInfo) -> np.ndarray:
