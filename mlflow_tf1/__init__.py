@@ -2,7 +2,9 @@
 
 ``log_model`` packages a TF1 SavedModel with its signature metadata;
 ``mlflow.pyfunc.load_model`` and ``mlflow models serve`` predict with it;
-``load_model`` returns native TF2 callables, one per signature.
+``load_model`` returns native TF2 callables, one per signature;
+``migrate`` / ``migrate_registered_model`` move what MLflow 1.x logged onto
+this flavor; ``export_serving`` hands a model to TF Serving.
 """
 
 from mlflow_tf1.flavor import (
@@ -13,12 +15,18 @@ from mlflow_tf1.flavor import (
     log_model,
     save_model,
 )
+from mlflow_tf1.migration import MigrationReport, migrate, migrate_registered_model
+from mlflow_tf1.tf_serving import export_serving
 
 __all__ = [
     "FLAVOR_NAME",
+    "MigrationReport",
+    "export_serving",
     "get_default_conda_env",
     "get_default_pip_requirements",
     "load_model",
     "log_model",
+    "migrate",
+    "migrate_registered_model",
     "save_model",
 ]

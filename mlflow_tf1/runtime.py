@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +144,19 @@ def _graph_element(graph: tf.Graph, info: TensorInfo):
     return graph.get_tensor_by_name(info.name)
 
 
+def _with_graph_shapes(info: SignatureInfo, graph: tf.Graph) -> SignatureInfo:
+    """Inputs the SignatureDef leaves unshaped (TF 1.0 wrote no shapes) get the
+    graph's static shape, so rows are fitted to it instead of failing in TF."""
+    inputs = {}
+    for key, t in info.inputs.items():
+        if t.shape is None and t.encoding == "dense" and t.name is not None:
+            shape = graph.get_tensor_by_name(t.name).shape
+            if shape.rank is not None:
+                t = replace(t, shape=tuple(-1 if d is None else d for d in shape.as_list()))
+        inputs[key] = t
+    return replace(info, inputs=inputs)
+
+
 def _feed_tensors(graph: tf.Graph, inputs: Mapping[str, TensorInfo]) -> list[tf.Tensor]:
     flat = []
     for info in inputs.values():
@@ -192,13 +206,16 @@ class _SessionSignature(Signature):
     backend = "session"
 
     def __init__(self, info: SignatureInfo, session: tf.compat.v1.Session):
-        super().__init__(info)
         graph = session.graph
+        super().__init__(_with_graph_shapes(info, graph))
         fetches = [_graph_element(graph, t) for t in info.outputs.values()]
         self._callable = session.make_callable(fetches, _feed_tensors(graph, info.inputs))
 
     def run(self, feeds: Mapping[str, Any]) -> dict[str, Any]:
-        values = self._callable(*_flatten(feeds, self.info.inputs))
+        try:
+            values = self._callable(*_flatten(feeds, self.info.inputs))
+        except ValueError as e:  # the Session checks feeds against the graph's shapes
+            raise _invalid(f"Signature '{self.info.key}' rejected the input: {e}") from None
         return dict(zip(self._output_keys, values, strict=True))
 
     def _call_tensors(self, values: dict[str, Any]) -> dict[str, tf.Tensor]:
@@ -298,6 +315,7 @@ class LoadedSavedModel:
                     input_signature=((), specs),
                     are_keyword_args_also_positional=True,
                 )
+                info = _with_graph_shapes(info, wrapped.graph)
                 self.signatures[key] = _TF2Signature(info, function, traceable)
             except Exception as e:  # noqa: BLE001 -- recorded; the Session takes over
                 self.fallback_reasons[key] = f"TF2 could not prune it: {_first_line(e)}"

@@ -68,7 +68,9 @@ def taxi(tmp_path_factory) -> tuple[str, Path, pd.DataFrame]:
 # ---------------------------------------------------------------- help and entry point
 
 
-@pytest.mark.parametrize("command", [[], ["inspect"], ["log"], ["predict"]])
+@pytest.mark.parametrize(
+    "command", [[], ["inspect"], ["log"], ["predict"], ["migrate"], ["export-serving"]]
+)
 def test_every_command_has_help_with_an_example(command):
     result = ok(*command, "--help")
     assert "Usage: " in result.stdout
