@@ -19,7 +19,14 @@ from tests.conftest import corpus_path
 pytestmark = pytest.mark.mlflow1x
 
 # What MLflow 1.30.1 ran with (the issue's side environment).
-OLD_STACK = ["mlflow==1.30.1", "tensorflow-cpu==2.15.1", "numpy<1.25", "pandas<2", "protobuf<4.21", "setuptools<70"]
+OLD_STACK = [
+    "mlflow==1.30.1",
+    "tensorflow-cpu==2.15.1",
+    "numpy<1.25",
+    "pandas<2",
+    "protobuf<4.21",
+    "setuptools<70",
+]
 LOG_WITH_MLFLOW_1 = """
 import sys, mlflow, mlflow.tensorflow
 mlflow.set_tracking_uri(sys.argv[1])
@@ -37,8 +44,11 @@ print(mlflow.__version__)
 
 
 def _run(command: list[str], cwd: Path, what: str) -> str:
+    # Today's MLflow exports MLFLOW_EXPERIMENT_ID on set_experiment; an earlier test's
+    # experiment must not leak into the old registry.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     result = subprocess.run(
-        command, cwd=cwd, check=False, capture_output=True, text=True, timeout=900
+        command, cwd=cwd, env=env, check=False, capture_output=True, text=True, timeout=900
     )
     assert result.returncode == 0, f"{what} failed:\n{result.stderr[-3000:]}"
     return result.stdout
