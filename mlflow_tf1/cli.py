@@ -45,7 +45,7 @@ class CliError(click.ClickException):
 
 
 class _Group(click.Group):
-    """Turns the library's user-facing exceptions into :class:`CliError` in one place."""
+    """Turns the library's user-facing exceptions into `CliError` in one place."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -91,18 +91,19 @@ def _tag_list(value: str | None) -> list[str] | None:
     return tags
 
 
-def _key_values(pairs: tuple[str, ...]) -> dict[str, str]:
+def _key_values(pairs: tuple[str, ...], flag: str = "--tags") -> dict[str, str]:
     result = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise CliError(f"--tags expects KEY=VALUE; got '{pair}'.")
+            raise CliError(f"{flag} expects KEY=VALUE; got '{pair}'.")
         result[key.strip()] = value
     return result
 
 
-def _human_size(folder: Path) -> str:
-    size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+def _human_size(path: Path) -> str:
+    files = [path] if path.is_file() else [f for f in path.rglob("*") if f.is_file()]
+    size = sum(f.stat().st_size for f in files)
     return f"{size / 1e6:.1f} MB" if size >= 1e5 else f"{size / 1e3:.0f} KB"
 
 
@@ -407,6 +408,20 @@ def _table(rows: list[tuple], headers: tuple[str, ...] | None, indent: int = 0) 
     metavar="KEY=VALUE",
     help="An MLflow tag of the logged model (repeatable). Not the SavedModel's tag set.",
 )
+@click.option(
+    "--input",
+    "input_tensors",
+    multiple=True,
+    metavar="KEY=TENSOR",
+    help="Frozen graphs and checkpoints: a signature input and its tensor (repeatable).",
+)
+@click.option(
+    "--output",
+    "output_tensors",
+    multiple=True,
+    metavar="KEY=TENSOR",
+    help="Frozen graphs and checkpoints: a signature output and its tensor (repeatable).",
+)
 @click.option("--experiment-name", help="Log into this experiment (created if missing).")
 @click.option("--allow-unsafe-ops", is_flag=True, help=_ALLOW_UNSAFE_HELP)
 def log(
@@ -416,24 +431,33 @@ def log(
     signature_name: str | None,
     meta_graph_tags: str | None,
     tags: tuple[str, ...],
+    input_tensors: tuple[str, ...],
+    output_tensors: tuple[str, ...],
     experiment_name: str | None,
     allow_unsafe_ops: bool,
 ) -> None:
     """Log a SavedModel folder as a tf1 MLflow model, in a new run.
 
     PATH is a SavedModel folder or the parent of numbered version folders
-    (the highest is used). The model is loaded and checked before anything is
-    logged. Prints the model URI, the run id, and the registered version's URI
-    when --registered-model-name is given.
+    (the highest is used), or a frozen GraphDef (.pb, .pbtxt) or TF1
+    checkpoint (.meta, or a folder with a 'checkpoint' index) with --input and
+    --output. The model is loaded and checked before anything is logged.
+    Prints the model URI, the run id, and the registered version's URI when
+    --registered-model-name is given.
 
     \b
     Examples:
       mlflow-tf1 log ./export --registered-model-name half_plus_two --tags team=legacy
       mlflow-tf1 log ./counter --signature get_counter --experiment-name legacy
+      mlflow-tf1 log frozen_inference_graph.pb --input x=x:0 --output probs=probs:0
     """
     model_tags = _key_values(tags)
     graph_tags = _tag_list(meta_graph_tags)
-    export_dir = _check_before_run(path, graph_tags, signature_name, allow_unsafe_ops)
+    tensors = {
+        "inputs": _key_values(input_tensors, "--input"),
+        "outputs": _key_values(output_tensors, "--output"),
+    }
+    export_dir = _check_before_run(path, graph_tags, signature_name, allow_unsafe_ops, tensors)
 
     import mlflow
 
@@ -441,7 +465,7 @@ def log(
 
     if experiment_name:
         mlflow.set_experiment(experiment_name)
-    _status(f"Copying SavedModel ({_human_size(export_dir)})...")
+    _status(f"Copying {export_dir.name} ({_human_size(export_dir)})...")
     _status("Validating the model (loading every signature)...")
     with mlflow.start_run() as run:
         info = mlflow_tf1.log_model(
@@ -452,6 +476,7 @@ def log(
             meta_graph_tags=graph_tags,
             tags=model_tags or None,
             allow_unsafe_ops=allow_unsafe_ops,
+            **{k: v for k, v in tensors.items() if v},
         )
     click.echo(f"model_uri: {info.model_uri}")
     click.echo(f"run_id: {run.info.run_id}")
@@ -461,11 +486,27 @@ def log(
 
 
 def _check_before_run(
-    path: str, meta_graph_tags: list[str] | None, signature: str | None, allow_unsafe_ops: bool
+    path: str,
+    meta_graph_tags: list[str] | None,
+    signature: str | None,
+    allow_unsafe_ops: bool,
+    tensors: dict[str, dict[str, str]],
 ) -> Path:
     """The protobuf-only checks, so mistakes leave no failed run and name the CLI's flags."""
+    from mlflow_tf1.conversion import graph_source_kind, proposal
     from mlflow_tf1.metadata import default_signature_name, inspect_saved_model, locate_saved_model
 
+    kind = graph_source_kind(path)
+    if kind is not None:
+        if not tensors["inputs"] or not tensors["outputs"]:
+            _load_tensorflow()
+            raise CliError(
+                f"'{path}' is a {kind.replace('_', ' ')}: name its tensors with --input "
+                f"KEY=TENSOR and --output KEY=TENSOR. Proposed from the graph: {proposal(path)}."
+            )
+        return Path(path)
+    if tensors["inputs"] or tensors["outputs"]:
+        raise CliError("--input and --output are for frozen graphs and checkpoints only.")
     export_dir = locate_saved_model(path)
     _load_tensorflow()
     info, meta_graph = inspect_saved_model(export_dir, meta_graph_tags)
@@ -653,10 +694,6 @@ def _list_cells(frame, as_json: bool):
     return frame
 
 
-if __name__ == "__main__":
-    cli()
-
-
 # ---------------------------------------------------------------- registry
 
 
@@ -763,3 +800,7 @@ def export_serving(model_uri: str, out_dir: str, version: int | None) -> None:
 
     _status(f"Exporting {model_uri}...")
     click.echo(str(mlflow_tf1.export_serving(model_uri, out_dir, version)))
+
+
+if __name__ == "__main__":
+    cli()

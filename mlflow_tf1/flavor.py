@@ -10,6 +10,8 @@ import importlib.metadata
 import logging
 import os
 import shutil
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +74,9 @@ def get_default_conda_env() -> dict[str, Any]:
     return _mlflow_conda_env(additional_pip_deps=get_default_pip_requirements())
 
 
-def _infer_signature(info, signature_name: str, max_batch_size: int) -> ModelSignature:
+def _infer_signature(
+    info, signature_name: str, max_batch_size: int, with_outputs: bool = True
+) -> ModelSignature:
     """Outputs of the default signature and the ``signature_name`` param.
 
     No input schema on purpose: MLflow would enforce it before this flavor
@@ -93,7 +97,7 @@ def _infer_signature(info, signature_name: str, max_batch_size: int) -> ModelSig
             key,
         )
         for key, t in info.signature(signature_name).outputs.items()
-        if t.encoding == "dense"
+        if t.encoding == "dense" and with_outputs  # a postprocess hook reshapes outputs
     ]
     params = ParamSchema(
         [
@@ -110,6 +114,10 @@ def save_model(
     *,
     meta_graph_tags: list[str] | None = None,
     signature_name: str | None = None,
+    inputs: dict[str, str] | None = None,
+    outputs: dict[str, str] | None = None,
+    preprocess: Callable[[Any], Any] | None = None,
+    postprocess: Callable[[Any], Any] | None = None,
     signature: ModelSignature | None = None,
     input_example: ModelInputExample | None = None,
     pip_requirements: list[str] | str | None = None,
@@ -128,10 +136,66 @@ def save_model(
     recorded in ``MLmodel`` either way. ``max_batch_size`` bounds the rows run
     at once; bigger requests are split and joined (also a per-request param).
 
+    ``saved_model_dir`` may also be a frozen ``GraphDef`` (``.pb``/``.pbtxt``)
+    or a TF1 checkpoint (``.meta`` file, or a folder with a ``checkpoint``
+    index), with ``inputs``/``outputs`` mapping keys to tensor names; it is
+    packaged as a SavedModel with a ``serving_default`` signature.
+
+    ``preprocess(data)`` and ``postprocess(predictions)`` run around the graph
+    in ``mlflow.pyfunc``; they are pickled with cloudpickle, so loading the
+    model runs them (see the trust model).
+
     The model is loaded (and ``input_example`` predicted) before anything is
     written, so an unusable model fails here, not at serving time; a failed
     save leaves no folder behind.
     """
+    from mlflow_tf1.conversion import graph_source_kind, to_saved_model
+
+    kind = graph_source_kind(saved_model_dir)
+    if kind is None and (inputs or outputs):
+        raise MlflowException(
+            "inputs= and outputs= name the tensors of a frozen graph or a checkpoint; "
+            f"'{saved_model_dir}' is not one (a SavedModel's signatures already name them).",
+            INVALID_PARAMETER_VALUE,
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        converted_from = None
+        if kind is not None:
+            converted_from = {"kind": kind, "file": Path(saved_model_dir).name}
+            to_saved_model(saved_model_dir, Path(tmp) / "saved_model", inputs, outputs)
+            saved_model_dir = Path(tmp) / "saved_model"
+        _save_saved_model(
+            saved_model_dir,
+            Path(os.path.abspath(path)),
+            meta_graph_tags=meta_graph_tags,
+            signature_name=signature_name,
+            allow_unsafe_ops=allow_unsafe_ops,
+            write_options={
+                "max_batch_size": max_batch_size,
+                "signature": signature,
+                "input_example": input_example,
+                "pip_requirements": pip_requirements,
+                "extra_pip_requirements": extra_pip_requirements,
+                "conda_env": conda_env,
+                "code_paths": code_paths,
+                "metadata": metadata,
+                "mlflow_model": mlflow_model,
+                "hooks": {"preprocess": preprocess, "postprocess": postprocess},
+                "converted_from": converted_from,
+            },
+        )
+
+
+def _save_saved_model(
+    saved_model_dir: str | os.PathLike,
+    path: Path,
+    *,
+    meta_graph_tags: list[str] | None,
+    signature_name: str | None,
+    allow_unsafe_ops: bool,
+    write_options: dict[str, Any],
+) -> None:
+    """Check the SavedModel, then write the MLflow model; a failure leaves no folder."""
     from mlflow_tf1.audit import audit, describe
     from mlflow_tf1.metadata import check_graph, default_signature_name, inspect_saved_model
     from mlflow_tf1.runtime import init_op_name
@@ -147,29 +211,14 @@ def save_model(
             "model, pass allow_unsafe_ops=True.",
             INVALID_PARAMETER_VALUE,
         )
-    path = os.path.abspath(path)
-    existed = os.path.exists(path)
-    _validate_and_prepare_target_save_path(path)
+    existed = path.exists()
+    _validate_and_prepare_target_save_path(str(path))
     try:
-        _write_model(
-            Path(path),
-            info,
-            signature_name,
-            op_audit=op_audit,
-            max_batch_size=max_batch_size,
-            signature=signature,
-            input_example=input_example,
-            pip_requirements=pip_requirements,
-            extra_pip_requirements=extra_pip_requirements,
-            conda_env=conda_env,
-            code_paths=code_paths,
-            metadata=metadata,
-            mlflow_model=mlflow_model,
-        )
+        _write_model(path, info, signature_name, op_audit=op_audit, **write_options)
     except BaseException:
         shutil.rmtree(path, ignore_errors=True)
         if existed:
-            os.makedirs(path, exist_ok=True)
+            path.mkdir(parents=True, exist_ok=True)
         raise
 
 
@@ -188,21 +237,33 @@ def _write_model(
     code_paths: list[str] | None,
     metadata: dict[str, Any] | None,
     mlflow_model: Model | None,
+    hooks: dict[str, Callable | None],
+    converted_from: dict[str, str] | None,
 ) -> None:
     import tensorflow as tf
 
+    from mlflow_tf1.hooks import load_hooks, save_hooks
     from mlflow_tf1.pyfunc import TF1PyfuncModel
 
+    # Loaded from the source, so a load error names the user's folder, not the copy.
+    model, _ = _load_saved_model(info.export_dir, info.meta_graph_tags, PYFUNC_BACKEND)
     path.mkdir(parents=True, exist_ok=True)
     shutil.copytree(info.export_dir, path / SAVED_MODEL_SUBPATH)
-    model, _ = _load_saved_model(path / SAVED_MODEL_SUBPATH, info.meta_graph_tags, PYFUNC_BACKEND)
+    hook_files, hook_requirements = save_hooks(path, hooks)
     if input_example is not None:
-        # Proves the example runs; MLflow stores it next to the model.
-        TF1PyfuncModel(model, signature_name).predict(input_example)
+        # Proves the example runs (through the stored hooks); MLflow keeps it with the model.
+        hooked = load_hooks(str(path), hook_files)
+        TF1PyfuncModel(model, signature_name, hooks=hooked).predict(input_example)
 
     code_subpath = _validate_and_copy_code_paths([str(_PACKAGE_DIR), *(code_paths or [])], path)
     mlflow_model = mlflow_model or Model()
-    mlflow_model.signature = signature or _infer_signature(info, signature_name, max_batch_size)
+    default_signature = _infer_signature(
+        info, signature_name, max_batch_size, with_outputs="postprocess" not in hook_files
+    )
+    if signature is not None and signature.params is None:
+        # Without them MLflow drops the signature_name / max_batch_size params.
+        signature = ModelSignature(signature.inputs, signature.outputs, default_signature.params)
+    mlflow_model.signature = signature or default_signature
     if input_example is not None:
         _save_example(mlflow_model, input_example, str(path))
     if metadata is not None:
@@ -227,9 +288,11 @@ def _write_model(
         max_batch_size=max_batch_size,
         op_audit=op_audit,
         code=code_subpath,
+        **({"hooks": hook_files} if hook_files else {}),
+        **({"converted_from": converted_from} if converted_from else {}),
     )
     mlflow_model.save(str(path / MLMODEL_FILE_NAME))
-    _write_environment(path, pip_requirements, extra_pip_requirements, conda_env)
+    _write_environment(path, pip_requirements, extra_pip_requirements, conda_env, hook_requirements)
 
 
 def _signature_configs(info, model) -> dict[str, dict]:
@@ -239,12 +302,16 @@ def _signature_configs(info, model) -> dict[str, dict]:
     return configs
 
 
-def _write_environment(path: Path, pip_requirements, extra_pip_requirements, conda_env) -> None:
+def _write_environment(
+    path: Path, pip_requirements, extra_pip_requirements, conda_env, hook_requirements: list[str]
+) -> None:
     from mlflow.utils.environment import _process_conda_env, _validate_env_arguments
 
     _validate_env_arguments(conda_env, pip_requirements, extra_pip_requirements)
     if conda_env is None:
-        default = get_default_pip_requirements() if pip_requirements is None else None
+        default = (
+            get_default_pip_requirements() + hook_requirements if pip_requirements is None else None
+        )
         conda_env, pip_reqs, constraints = _process_pip_requirements(
             default, pip_requirements, extra_pip_requirements
         )
@@ -266,6 +333,10 @@ def log_model(
     registered_model_name: str | None = None,
     meta_graph_tags: list[str] | None = None,
     signature_name: str | None = None,
+    inputs: dict[str, str] | None = None,
+    outputs: dict[str, str] | None = None,
+    preprocess: Callable[[Any], Any] | None = None,
+    postprocess: Callable[[Any], Any] | None = None,
     signature: ModelSignature | None = None,
     input_example: ModelInputExample | None = None,
     pip_requirements: list[str] | str | None = None,
@@ -285,7 +356,8 @@ def log_model(
     """Log a TF1 SavedModel as an MLflow model (and register it); returns ``ModelInfo``.
 
     ``tags`` and ``params`` are MLflow's (the logged model's); the SavedModel's
-    tag set is ``meta_graph_tags``.
+    tag set is ``meta_graph_tags``. Frozen graphs, checkpoints (``inputs``,
+    ``outputs``) and hooks (``preprocess``, ``postprocess``): see `save_model`.
     """
     import mlflow_tf1
 
@@ -299,6 +371,10 @@ def log_model(
         registered_model_name=registered_model_name,
         meta_graph_tags=meta_graph_tags,
         signature_name=signature_name,
+        inputs=inputs,
+        outputs=outputs,
+        preprocess=preprocess,
+        postprocess=postprocess,
         signature=signature,
         input_example=input_example,
         pip_requirements=pip_requirements,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,7 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 from mlflow_tf1 import batching
 from mlflow_tf1.examples import serialize
+from mlflow_tf1.hooks import call_hook, load_hooks
 from mlflow_tf1.inputs import format_outputs, prepare_feeds
 from mlflow_tf1.runtime import LoadedSavedModel, _first_line_of
 
@@ -31,10 +33,13 @@ class TF1PyfuncModel:
         model: LoadedSavedModel,
         default_signature: str,
         max_batch_size: int = batching.DEFAULT_MAX_BATCH_SIZE,
+        hooks: dict[str, Callable] | None = None,
     ):
         self._model = model
         self._default = default_signature
         self._max_batch_size = max_batch_size
+        self._preprocess = (hooks or {}).get("preprocess")
+        self._postprocess = (hooks or {}).get("postprocess")
         _warm_up(model, default_signature)
 
     def get_raw_model(self) -> LoadedSavedModel:
@@ -42,6 +47,14 @@ class TF1PyfuncModel:
         return self._model
 
     def predict(self, data: Any, params: dict[str, Any] | None = None) -> Any:
+        if self._preprocess is not None:
+            data = call_hook("preprocess", self._preprocess, data)
+        predictions = self._predict(data, params)
+        if self._postprocess is not None:
+            predictions = call_hook("postprocess", self._postprocess, predictions)
+        return predictions
+
+    def _predict(self, data: Any, params: dict[str, Any] | None) -> Any:
         name = (params or {}).get(SIGNATURE_PARAM) or self._default
         signature = self._model.signatures.get(name)
         if signature is None:
@@ -134,4 +147,5 @@ def _load_pyfunc(path: str) -> TF1PyfuncModel:
 
     model, config = _load_from_local_path(path, config_backend(path))
     max_batch = config.get(MAX_BATCH_PARAM, batching.DEFAULT_MAX_BATCH_SIZE)
-    return TF1PyfuncModel(model, config["signature_name"], max_batch)
+    hooks = load_hooks(path, config.get("hooks"))
+    return TF1PyfuncModel(model, config["signature_name"], max_batch, hooks)

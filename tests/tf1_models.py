@@ -466,3 +466,53 @@ def corrupt(export_dir: PathLike, how: str) -> None:
         data.write_bytes(b"\x00" * 3)
     else:
         raise ValueError(how)
+
+
+def _classifier(sess: v1.Session) -> None:
+    """A small dense classifier, as old image/tabular training scripts built one:
+    ``x`` float [-1, 3] -> ``logits`` [-1, 2] -> ``probs`` (softmax)."""
+    x = v1.placeholder(tf.float32, [None, 3], name="x")
+    weights = v1.get_variable("w", initializer=np.arange(6, dtype=np.float32).reshape(3, 2) / 5)
+    bias = v1.get_variable("b", initializer=np.array([0.5, -0.5], np.float32))
+    logits = tf.add(tf.matmul(x, weights), bias, name="logits")
+    tf.nn.softmax(logits, name="probs")
+    sess.run(v1.global_variables_initializer())
+
+
+def build_frozen_graph(path: PathLike) -> None:
+    """``frozen_inference_graph.pb`` style: variables folded into constants.
+
+    A ``.pbtxt`` suffix writes the text format.
+    """
+    with _tf1_session() as sess:
+        _classifier(sess)
+        frozen = v1.graph_util.convert_variables_to_constants(
+            sess, sess.graph.as_graph_def(), ["probs"]
+        )
+    path = Path(path)
+    v1.io.write_graph(frozen, str(path.parent), path.name, as_text=path.suffix == ".pbtxt")
+
+
+def build_checkpoint(folder: PathLike) -> Path:
+    """``model.ckpt-N`` written by ``tf.compat.v1.train.Saver``; returns the ``.meta`` file."""
+    with _tf1_session() as sess:
+        _classifier(sess)
+        prefix = v1.train.Saver().save(sess, os.path.join(folder, "model.ckpt"), global_step=7)
+    return Path(prefix + ".meta")
+
+
+def frozen_graph_predict(path: PathLike, feeds: Mapping[str, Any], fetches: list[str]) -> list:
+    """The oracle for frozen graphs: the GraphDef imported into a raw Session."""
+    graph_def = tf.compat.v1.GraphDef()
+    graph_def.ParseFromString(Path(path).read_bytes())
+    with v1.Graph().as_default() as graph, v1.Session(graph=graph) as sess:
+        v1.import_graph_def(graph_def, name="")
+        return sess.run(fetches, feed_dict=dict(feeds))
+
+
+def checkpoint_predict(meta: PathLike, feeds: Mapping[str, Any], fetches: list[str]) -> list:
+    """The oracle for checkpoints: ``import_meta_graph`` + ``restore`` in a raw Session."""
+    with v1.Graph().as_default() as graph, v1.Session(graph=graph) as sess:
+        saver = v1.train.import_meta_graph(os.fspath(meta))
+        saver.restore(sess, os.fspath(meta).removesuffix(".meta"))
+        return sess.run(fetches, feed_dict=dict(feeds))

@@ -1,0 +1,101 @@
+"""Frozen GraphDefs and TF1 checkpoints logged, served, and equal to raw-Session oracles."""
+
+from __future__ import annotations
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import requests
+from mlflow.exceptions import MlflowException
+
+import mlflow_tf1
+from tests import tf1_models
+from tests.conftest import corpus_path
+from tests.test_cli import key_values, ok, user_error
+from tests.test_serving import serving
+
+X = np.array([[1.0, 2.0, 3.0], [0.0, -1.0, 0.5]], np.float32)
+TENSORS = {"inputs": {"x": "x:0"}, "outputs": {"probabilities": "probs:0", "logits": "logits"}}
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory):
+    root = tmp_path_factory.mktemp("graphs")
+    tf1_models.build_frozen_graph(root / "frozen_inference_graph.pb")
+    tf1_models.build_frozen_graph(root / "frozen.pbtxt")
+    meta = tf1_models.build_checkpoint(root / "ckpt")
+    expected = tf1_models.checkpoint_predict(meta, {"x:0": X}, ["probs:0", "logits:0"])
+    frozen = tf1_models.frozen_graph_predict(
+        root / "frozen_inference_graph.pb", {"x:0": X}, ["probs:0", "logits:0"]
+    )
+    np.testing.assert_allclose(frozen[0], expected[0], rtol=1e-6)  # the two oracles agree
+    return root, meta, expected
+
+
+@pytest.mark.parametrize("source", ["frozen_inference_graph.pb", "frozen.pbtxt", "meta", "folder"])
+def test_logged_graph_predicts_like_the_raw_session(sources, source):
+    root, meta, (probs, logits) = sources
+    path = {"meta": meta, "folder": root / "ckpt"}.get(source, root / source)
+    with mlflow.start_run():
+        info = mlflow_tf1.log_model(str(path), **TENSORS)
+    model = mlflow.pyfunc.load_model(info.model_uri)
+    got = model.predict(pd.DataFrame({"x": list(X.astype(np.float64))}))
+    np.testing.assert_allclose(np.stack(got["probabilities"]), probs, rtol=1e-6)
+    np.testing.assert_allclose(np.stack(got["logits"]), logits, rtol=1e-6)
+    flavor = model.metadata.flavors["tf1"]
+    assert flavor["converted_from"]["kind"] == ("checkpoint" if source in ("meta", "folder")
+                                                else "frozen_graph")  # fmt: skip
+    assert flavor["signatures"]["serving_default"]["inputs"]["x"]["shape"] == [-1, 3]
+
+
+@pytest.mark.serving
+@pytest.mark.parametrize("source", ["frozen_inference_graph.pb", "meta"])
+def test_served_graph_answers_like_the_raw_session(sources, source):
+    root, meta, (probs, _) = sources
+    path = meta if source == "meta" else root / source
+    with mlflow.start_run():
+        info = mlflow_tf1.log_model(str(path), **TENSORS)
+    with serving(info.model_uri) as url:
+        body = {"inputs": {"x": X.tolist()}}
+        response = requests.post(f"{url}/invocations", json=body, timeout=30)
+    assert response.status_code == 200, response.text
+    np.testing.assert_allclose(response.json()["predictions"]["probabilities"], probs, rtol=1e-6)
+
+
+def test_missing_tensor_names_get_a_proposal(sources):
+    root, meta, _ = sources
+    with pytest.raises(MlflowException, match="has no signatures: pass inputs=") as e:
+        mlflow_tf1.save_model(str(root / "frozen_inference_graph.pb"), root / "out1")
+    assert "inputs={'x': 'x:0'}" in e.value.message and "'probs': 'probs:0'" in e.value.message
+    with pytest.raises(MlflowException, match="'nope:0', which is not a tensor") as e:
+        mlflow_tf1.save_model(
+            str(meta), root / "out2", inputs={"x": "nope"}, outputs={"y": "probs"}
+        )
+    assert "'probs': 'probs:0'" in e.value.message
+    assert not (root / "out1").exists() and not (root / "out2").exists()
+
+
+def test_inputs_refused_for_a_saved_model(tmp_path):
+    with pytest.raises(MlflowException, match="name the tensors of a frozen graph or a checkpoint"):
+        mlflow_tf1.save_model(
+            str(corpus_path("tf_serving/saved_model_half_plus_two_cpu")), tmp_path / "m", **TENSORS
+        )
+
+
+def test_corrupt_frozen_graph_is_refused(tmp_path):
+    (tmp_path / "frozen.pb").write_bytes(b"\x08\x96not a graph")
+    with pytest.raises(MlflowException, match="is not a GraphDef protobuf"):
+        mlflow_tf1.save_model(str(tmp_path / "frozen.pb"), tmp_path / "m", **TENSORS)
+
+
+def test_cli_logs_a_frozen_graph_with_input_and_output_flags(sources):
+    root, _, (probs, _) = sources
+    graph = root / "frozen_inference_graph.pb"
+    error = user_error("log", graph)
+    assert "--input" in error and "'x': 'x:0'" in error
+    logged = key_values(
+        ok("log", graph, "--input", "x=x:0", "--output", "probabilities=probs").stdout
+    )
+    got = mlflow.pyfunc.load_model(logged["model_uri"]).predict({"x": X})
+    np.testing.assert_allclose(got["probabilities"], probs, rtol=1e-6)
