@@ -84,10 +84,21 @@ def _installed(module: types.ModuleType) -> bool:
     )
 
 
+def _global_names(code: types.CodeType | None) -> set[str]:
+    """Names a function's code looks up, including inside its comprehensions and lambdas."""
+    if code is None:
+        return set()
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _global_names(const)
+    return names
+
+
 def hook_requirements(fn: Callable) -> set[str]:
     """Pinned distributions of the installed packages the hook's code refers to."""
     globals_ = getattr(fn, "__globals__", {})
-    names = set(getattr(getattr(fn, "__code__", None), "co_names", ()))
+    names = _global_names(getattr(fn, "__code__", None))
     referred = [v for k, v in globals_.items() if k in names]
     modules = {v for v in referred if inspect.ismodule(v)}
     modules |= {

@@ -135,8 +135,9 @@ def locate_saved_model(path: str | os.PathLike) -> Path:
     if (root / "export.meta").exists() or any(root.glob("*.meta")):
         raise _invalid(
             f"'{root}' is a pre-SavedModel export (a SessionBundle or checkpoint: "
-            "'export.meta' plus checkpoint files), not a SavedModel. Re-export it with "
-            "tf.compat.v1.saved_model.Builder (SavedModelBuilder) and log that folder."
+            "'export.meta' plus checkpoint files), not a SavedModel. Log its '.meta' file "
+            "with inputs={key: tensor_name} and outputs={key: tensor_name} (a checkpoint), "
+            "or re-export it with tf.compat.v1.saved_model.Builder and log that folder."
         )
     contents = sorted(p.name for p in root.iterdir())[:10]
     raise _invalid(

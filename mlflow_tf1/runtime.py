@@ -1,6 +1,6 @@
 """Turn a TF1 MetaGraph into callables, one per signature.
 
-Two backends share one interface (:class:`Signature`):
+Two backends share one interface (`Signature`):
 
 * ``tf2``: the graph imported inside ``tf.compat.v1.wrap_function`` and pruned
   per signature, as ``tf.saved_model.load`` does for TF1 graphs. These are real
@@ -241,7 +241,7 @@ class _UnavailableSignature(Signature):
 
 
 class LoadedSavedModel:
-    """A MetaGraph ready to run: ``signatures[key]`` are :class:`Signature` objects."""
+    """A MetaGraph ready to run: ``signatures[key]`` are `Signature` objects."""
 
     def __init__(
         self,

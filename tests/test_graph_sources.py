@@ -99,3 +99,10 @@ def test_cli_logs_a_frozen_graph_with_input_and_output_flags(sources):
     )
     got = mlflow.pyfunc.load_model(logged["model_uri"]).predict({"x": X})
     np.testing.assert_allclose(got["probabilities"], probs, rtol=1e-6)
+
+
+def test_checkpoint_folder_without_index_points_at_the_meta_file(tmp_path):
+    meta = tf1_models.build_checkpoint(tmp_path / "ckpt")
+    (meta.parent / "checkpoint").unlink()  # as a SessionBundle-era folder: no index
+    with pytest.raises(MlflowException, match="Log its '.meta' file with inputs="):
+        mlflow_tf1.save_model(str(meta.parent), tmp_path / "m")

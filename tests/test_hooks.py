@@ -15,6 +15,7 @@ import requests
 from mlflow.exceptions import MlflowException
 
 import mlflow_tf1
+from mlflow_tf1.hooks import hook_requirements
 from tests import tf1_models
 from tests.test_serving import serving
 
@@ -28,7 +29,7 @@ def parse_text(data: pd.DataFrame) -> dict[str, np.ndarray]:
     """Rows of comma-separated numbers, as a CSV-in-a-column client sends them."""
     if "text" not in data:
         raise ValueError(f"expected a 'text' column, got {list(data.columns)}")
-    return {"x": np.array([row.split(",") for row in data["text"]], np.float32)}
+    return {"x": np.stack([np.array(row.split(","), np.float32) for row in data["text"]])}
 
 
 def to_labels(predictions: pd.DataFrame) -> pd.DataFrame:
@@ -84,7 +85,7 @@ def test_hook_requirements_are_captured_and_flavor_records_the_hooks(hooked):
     info, _ = hooked
     local = Path(mlflow.artifacts.download_artifacts(info.model_uri))
     requirements = (local / "requirements.txt").read_text().splitlines()
-    assert f"numpy=={np.__version__}" in requirements  # the hooks call numpy
+    assert f"numpy=={np.__version__}" in requirements  # called inside parse_text's comprehension
     flavor = mlflow.models.Model.load(str(local)).flavors["tf1"]
     assert set(flavor["hooks"]) == {"preprocess", "postprocess"}
     assert all((local / file).is_file() for file in flavor["hooks"].values())
@@ -122,3 +123,10 @@ def test_served_model_applies_hooks_and_reports_hook_failures(hooked):
     assert [row["label"] for row in rows] == expected_labels(probs)
     np.testing.assert_allclose([row["score"] for row in rows], probs.max(axis=1), rtol=1e-6)
     assert json.loads(failed.text)["error_code"] == "INVALID_PARAMETER_VALUE"
+
+
+def test_packages_used_inside_comprehensions_are_pinned():
+    def frames(predictions: dict) -> list:
+        return [pd.DataFrame({key: value}) for key, value in predictions.items()]
+
+    assert f"pandas=={pd.__version__}" in hook_requirements(frames)
