@@ -465,7 +465,10 @@ def log(
 
     if experiment_name:
         mlflow.set_experiment(experiment_name)
-    _status(f"Copying {export_dir.name} ({_human_size(export_dir)})...")
+    from mlflow_tf1.conversion import graph_source_kind
+
+    step = "Converting" if graph_source_kind(path) else "Copying SavedModel"
+    _status(f"{step} {export_dir.name} ({_human_size(export_dir)})...")
     _status("Validating the model (loading every signature)...")
     with mlflow.start_run() as run:
         info = mlflow_tf1.log_model(

@@ -114,7 +114,7 @@ def _checkpoint_files(path: Path) -> tuple[Path, str]:
     import tensorflow as tf
 
     if path.is_dir():
-        prefix = tf.train.latest_checkpoint(str(path))
+        prefix = _indexed_checkpoint(path)
         if prefix is None:
             raise _invalid(f"The 'checkpoint' index in '{path}' names no checkpoint that exists.")
         meta = Path(prefix + ".meta")
@@ -125,6 +125,21 @@ def _checkpoint_files(path: Path) -> tuple[Path, str]:
     if not tf.io.gfile.glob(prefix + ".index") and not tf.io.gfile.glob(prefix + "*"):
         raise _invalid(f"No variables for '{meta}': no files named '{prefix}.*'.")
     return meta, prefix
+
+
+def _indexed_checkpoint(folder: Path) -> str | None:
+    """The prefix the folder's ``checkpoint`` index names, or the same name beside it:
+    indexes often hold absolute paths of the machine that trained."""
+    import tensorflow as tf
+
+    state = tf.train.get_checkpoint_state(str(folder))
+    if state is None or not state.model_checkpoint_path:
+        return None
+    named = state.model_checkpoint_path
+    for prefix in (named, str(folder / Path(named).name)):
+        if tf.io.gfile.glob(f"{prefix}.index") or tf.io.gfile.exists(prefix):  # V2, V1 formats
+            return prefix
+    return None
 
 
 def _signature(graph, inputs: dict[str, str] | None, outputs: dict[str, str] | None, kind: str):

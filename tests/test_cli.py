@@ -204,7 +204,7 @@ def test_log_registers_with_model_tags_and_the_version_predicts():
     )  # fmt: skip
     printed = key_values(result.stdout)
     assert printed["registered_model_uri"] == f"models:/{name}/1"
-    assert "Copying SavedModel (" in result.stderr
+    assert "Copying SavedModel 00000123 (" in result.stderr
     assert "Validating the model" in result.stderr
 
     model = mlflow.pyfunc.load_model(f"models:/{name}/1")
@@ -315,9 +315,15 @@ def test_unknown_signature_lists_the_available_ones(half_plus_two_uri, tmp_path)
     assert "['serve']" in error
 
 
-def test_session_bundle_is_refused_saying_what_it_is():
+def test_session_bundle_is_logged_as_the_checkpoint_it_is():
+    """TF 0.x's export.meta + V1 checkpoint, its index naming a path from another machine."""
     assert "SessionBundle" in user_error("inspect", corpus_path(SESSION_BUNDLE))
-    assert "SessionBundle" in user_error("log", corpus_path(SESSION_BUNDLE))
+    error = user_error("log", corpus_path(SESSION_BUNDLE))
+    assert "is a checkpoint" in error and "'Placeholder': 'Placeholder:0'" in error
+    logged = ok("log", corpus_path(SESSION_BUNDLE), "--input", "x=Placeholder", "--output", "y=Add")
+    model = mlflow.pyfunc.load_model(key_values(logged.stdout)["model_uri"])
+    y = model.predict({"x": np.array([[1.0], [2.0], [5.0]], np.float32)})["y"]
+    np.testing.assert_allclose(y, [[2.5], [3.0], [4.5]])  # the corpus README's oracle
 
 
 def test_an_mlflow_model_of_another_flavor_is_named_as_such(tmp_path):

@@ -23,7 +23,7 @@ def export(tmp_path_factory):
     ("make", "needle"),
     [
         (lambda p: p / "missing", "does not exist"),
-        (lambda p: (p / "file.pb").write_bytes(b"x") and p / "file.pb", "is a file"),
+        (lambda p: (p / "notes.txt").write_bytes(b"x") and p / "notes.txt", "is a file"),
         (lambda p: (p / "empty").mkdir() or p / "empty", "empty folder"),
     ],
 )
