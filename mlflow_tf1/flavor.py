@@ -23,7 +23,6 @@ from mlflow.models.model import MLMODEL_FILE_NAME
 from mlflow.models.utils import _save_example
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.tracking.artifact_utils import _download_artifact_from_uri
-from mlflow.types.schema import ParamSchema, ParamSpec, Schema, TensorSpec
 from mlflow.utils.environment import (
     _CONDA_ENV_FILE_NAME,
     _CONSTRAINTS_FILE_NAME,
@@ -72,40 +71,6 @@ def get_default_pip_requirements() -> list[str]:
 
 def get_default_conda_env() -> dict[str, Any]:
     return _mlflow_conda_env(additional_pip_deps=get_default_pip_requirements())
-
-
-def _infer_signature(
-    info, signature_name: str, max_batch_size: int, with_outputs: bool = True
-) -> ModelSignature:
-    """Outputs of the default signature and the ``signature_name`` param.
-
-    No input schema on purpose: MLflow would enforce it before this flavor
-    runs, refusing float64 data for float32 tensors, lists, tf.Tensors, TF
-    Serving's row format and every signature but the default one. The flavor
-    validates inputs itself, per signature, and every signature's tensors are
-    recorded in the ``tf1`` flavor of ``MLmodel``.
-    """
-    import numpy as np
-    import tensorflow as tf
-
-    outputs = [
-        TensorSpec(
-            np.dtype(object)
-            if t.dtype == "string"
-            else np.dtype(tf.as_dtype(t.dtype).as_numpy_dtype),
-            t.shape if t.shape is not None else (-1,),
-            key,
-        )
-        for key, t in info.signature(signature_name).outputs.items()
-        if t.encoding == "dense" and with_outputs  # a postprocess hook reshapes outputs
-    ]
-    params = ParamSchema(
-        [
-            ParamSpec("signature_name", "string", signature_name),
-            ParamSpec("max_batch_size", "long", max_batch_size),
-        ]
-    )
-    return ModelSignature(inputs=None, outputs=Schema(outputs) if outputs else None, params=params)
 
 
 def save_model(
@@ -243,6 +208,7 @@ def _write_model(
     import tensorflow as tf
 
     from mlflow_tf1.hooks import load_hooks, save_hooks
+    from mlflow_tf1.mlflow_signature import infer_signature
     from mlflow_tf1.pyfunc import TF1PyfuncModel
 
     # Loaded from the source, so a load error names the user's folder, not the copy.
@@ -257,7 +223,7 @@ def _write_model(
 
     code_subpath = _validate_and_copy_code_paths([str(_PACKAGE_DIR), *(code_paths or [])], path)
     mlflow_model = mlflow_model or Model()
-    default_signature = _infer_signature(
+    default_signature = infer_signature(
         info, signature_name, max_batch_size, with_outputs="postprocess" not in hook_files
     )
     if signature is not None and signature.params is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -150,8 +151,16 @@ def _require(signature: SignatureInfo, keys: list[str], given: Any) -> None:
     if missing:
         raise _invalid(
             f"Missing input(s) {missing} for signature '{signature.key}'. "
-            f"Expected: {_describe_inputs(signature)}; got {list(given)}."
+            f"Expected: {_describe_inputs(signature)}; got {list(given)}.{_positional_hint(given)}"
         )
+
+
+def _positional_hint(given: Any) -> str:
+    """mlflow.pyfunc.spark_udf names the columns of ``udf("a", "b")`` 0, 1, ..."""
+    names = [str(g) for g in given]
+    if not names or names != [str(i) for i in range(len(names))]:
+        return ""
+    return " Spark UDFs get unnamed columns: call the UDF with struct('a', 'b', ...) instead."
 
 
 def _describe_inputs(signature: SignatureInfo) -> str:
@@ -176,7 +185,7 @@ def _to_array(value: Any, info: TensorInfo) -> np.ndarray:
     if isinstance(value, tf.SparseTensor):
         raise _invalid(f"Input '{info.key}' is dense; got a tf.SparseTensor.")
     if isinstance(value, (pd.Series, pd.Index)):
-        value = value.to_numpy()
+        value = _series_values(value)
     if isinstance(value, np.ndarray) and value.dtype != object:
         return value
     # Object dtype keeps bytes intact (numpy's "S" dtype drops trailing NULs).
@@ -198,6 +207,21 @@ def _to_array(value: Any, info: TensorInfo) -> np.ndarray:
 
 _PLAIN_TEXT = {"string", "bytes", "empty"}
 _SCALARS = _PLAIN_TEXT | {"floating", "integer", "mixed-integer-float", "boolean"}
+
+
+def _series_values(values: pd.Series | pd.Index) -> np.ndarray:
+    """numpy values, exact for pandas' nullable dtypes (Int64, boolean, ...).
+
+    Spark hands a pandas UDF the nullable columns of a struct as these. Their
+    own ``to_numpy()`` turns Int64 with gaps into float64, which rounds int64
+    values beyond 2**53; here they become Python ints, with None where missing.
+    """
+    dtype = values.dtype
+    if not isinstance(dtype, pd.api.extensions.ExtensionDtype) or dtype.kind not in "iub":
+        return values.to_numpy()
+    if not values.hasnans:
+        return values.to_numpy(dtype=dtype.numpy_dtype)
+    return values.to_numpy(dtype=object, na_value=None)
 
 
 def _kind(values: Any) -> str:
@@ -266,10 +290,15 @@ def _to_integers(array: np.ndarray, info: TensorInfo, np_type: Any) -> np.ndarra
 def _numeric_from_objects(array: np.ndarray, info: TensorInfo) -> np.ndarray:
     if any(isinstance(v, (str, bytes)) for v in array.flat):
         raise _invalid(f"Input '{info.key}' is {info.dtype}; got strings.")
-    if any(v is None for v in array.flat):
+    if any(v is None or v is pd.NA for v in array.flat):
         raise _invalid(f"Input '{info.key}' is {info.dtype}; got missing values (None).")
+    if array.dtype != object:
+        return array
     try:
-        return array.astype(np.float64) if array.dtype == object else array
+        if _kind(array.reshape(-1)) == "integer":
+            with contextlib.suppress(OverflowError):  # beyond int64: range-checked as floats
+                return array.astype(np.int64)  # exact, unlike float64 beyond 2**53
+        return array.astype(np.float64)
     except (TypeError, ValueError) as e:
         raise _invalid(f"Input '{info.key}' is {info.dtype}; could not read numbers: {e}") from None
 
@@ -340,7 +369,7 @@ def _fit_shape(array: np.ndarray, info: TensorInfo) -> np.ndarray:
 
 def _refuse_missing(value: Any, info: TensorInfo) -> None:
     """A required feature (no graph default) must be in every row."""
-    cells = value.to_numpy() if isinstance(value, pd.Series) else value
+    cells = _series_values(value) if isinstance(value, pd.Series) else value
     if isinstance(cells, np.ndarray) and cells.ndim == 1:
         rows = np.flatnonzero(pd.isna(cells)).tolist()
     elif isinstance(cells, (list, tuple)):
@@ -357,7 +386,7 @@ def _refuse_missing(value: Any, info: TensorInfo) -> None:
 def _fill_missing(value: Any, info: TensorInfo) -> Any:
     """None/NaN cells of a feature with a graph default take that default."""
     if isinstance(value, pd.Series):
-        value = value.to_numpy()
+        value = _series_values(value)
     if isinstance(value, np.ndarray) and value.dtype.kind == "f" and len(info.default) == 1:
         mask = np.isnan(value)
         return np.where(mask, info.default[0], value) if mask.any() else value
@@ -398,7 +427,7 @@ def _to_sparse(value: Any, info: TensorInfo) -> tf.compat.v1.SparseTensorValue:
             np.asarray(value.dense_shape, np.int64),
         )
     if isinstance(value, pd.Series):
-        value = value.to_numpy()
+        value = _series_values(value)
     if isinstance(value, list):
         value = np.array(value, dtype=object)
     if not isinstance(value, np.ndarray) or value.ndim != 1:

@@ -38,3 +38,10 @@ def test_estimator_style_example_serves_raw_rows(tmp_path):
 def test_inspect_example(tmp_path):
     out = run_example("inspect_model.py", tmp_path)
     assert "tf.Example features" in out and "Pyfunc backend          session" in out
+
+
+@pytest.mark.spark
+def test_spark_batch_scoring_example(tmp_path):
+    out = run_example("spark_batch_scoring.py", tmp_path)
+    assert "the scored Parquet matches in-process predictions on the same rows" in out
+    assert (tmp_path / "scored.parquet").is_dir()
