@@ -45,3 +45,8 @@ def test_spark_batch_scoring_example(tmp_path):
     out = run_example("spark_batch_scoring.py", tmp_path)
     assert "the scored Parquet matches in-process predictions on the same rows" in out
     assert (tmp_path / "scored.parquet").is_dir()
+
+
+def test_tf2_and_keras_example(tmp_path):
+    out = run_example("tf2_and_keras.py", tmp_path)
+    assert "The TF2 export reproduces the TF1 Session; the Keras layers train as expected." in out
