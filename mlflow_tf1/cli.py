@@ -495,32 +495,51 @@ def _check_before_run(
     allow_unsafe_ops: bool,
     tensors: dict[str, dict[str, str]],
 ) -> Path:
-    """The protobuf-only checks, so mistakes leave no failed run and name the CLI's flags."""
-    from mlflow_tf1.conversion import graph_source_kind, proposal
-    from mlflow_tf1.metadata import default_signature_name, inspect_saved_model, locate_saved_model
+    """Checks before a run starts, so mistakes leave no failed run and name the CLI's flags.
+
+    A frozen graph or checkpoint is converted once into a scratch folder for
+    this (log converts it again): bad tensor names, --signature, --meta-graph-tags
+    and unsafe ops are then caught the same way as for a SavedModel.
+    """
+    import tempfile
+
+    from mlflow_tf1.conversion import graph_source_kind, proposal, to_saved_model
+    from mlflow_tf1.metadata import locate_saved_model
 
     kind = graph_source_kind(path)
-    if kind is not None:
-        if not tensors["inputs"] or not tensors["outputs"]:
-            _load_tensorflow()
-            raise CliError(
-                f"'{path}' is a {kind.replace('_', ' ')}: name its tensors with --input "
-                f"KEY=TENSOR and --output KEY=TENSOR. Proposed from the graph: {proposal(path)}."
-            )
-        return Path(path)
-    if tensors["inputs"] or tensors["outputs"]:
-        raise CliError("--input and --output are for frozen graphs and checkpoints only.")
-    export_dir = locate_saved_model(path)
+    if kind is None:
+        if tensors["inputs"] or tensors["outputs"]:
+            raise CliError("--input and --output are for frozen graphs and checkpoints only.")
+        export_dir = locate_saved_model(path)
+        _check_saved_model(export_dir, meta_graph_tags, signature, allow_unsafe_ops)
+        return export_dir
+    _load_tensorflow()
+    if not tensors["inputs"] or not tensors["outputs"]:
+        raise CliError(
+            f"'{path}' is a {kind.replace('_', ' ')}: name its tensors with --input "
+            f"KEY=TENSOR and --output KEY=TENSOR. Proposed from the graph: {proposal(path)}."
+        )
+    with tempfile.TemporaryDirectory() as scratch:
+        converted = Path(scratch) / "saved_model"
+        to_saved_model(path, converted, tensors["inputs"], tensors["outputs"])
+        _check_saved_model(converted, meta_graph_tags, signature, allow_unsafe_ops)
+    return Path(path)
+
+
+def _check_saved_model(
+    export_dir: Path, meta_graph_tags: list[str] | None, signature: str | None, allow_unsafe: bool
+) -> None:
+    from mlflow_tf1.metadata import default_signature_name, inspect_saved_model
+
     _load_tensorflow()
     info, meta_graph = inspect_saved_model(export_dir, meta_graph_tags)
     default_signature_name(info.signatures, signature)
     op_audit = _op_audit(info, meta_graph)
-    if op_audit and not allow_unsafe_ops:
+    if op_audit and not allow_unsafe:
         raise CliError(
             f"Not logged: {_audit_text(op_audit)}. Loading or calling this graph runs those "
             "ops. If you trust this model, pass --allow-unsafe-ops."
         )
-    return export_dir
 
 
 # ---------------------------------------------------------------- predict

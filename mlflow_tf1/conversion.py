@@ -20,9 +20,17 @@ from mlflow_tf1.metadata import DEFAULT_SIGNATURE, DEFAULT_TAG, PB_FILENAME, PBT
 FROZEN_GRAPH = "frozen_graph"
 CHECKPOINT = "checkpoint"
 # Sinks that are bookkeeping, not answers: savers, initializers, training steps.
-_NOT_OUTPUTS = {"NoOp", "Assign", "AssignVariableOp", "SaveV2", "RestoreV2", "Const",
-                "VarHandleOp", "VariableV2", "Variable", "VarIsInitializedOp", "Placeholder"}  # fmt: skip
-_NOT_OUTPUT_SCOPES = ("save/", "save_", "gradients/", "init", "report_uninitialized")
+# Sinks that are bookkeeping (saving, initializing, training, summaries), never predictions.
+_NOT_OUTPUTS = {"NoOp", "Assign", "AssignAdd", "AssignSub", "AssignVariableOp", "SaveV2",
+                "RestoreV2", "Const", "VarHandleOp", "VariableV2", "Variable",
+                "VarIsInitializedOp", "Placeholder", "Assert", "ScalarSummary",
+                "HistogramSummary", "ImageSummary", "MergeSummary"}  # fmt: skip
+_NOT_OUTPUT_SCOPES = ("save/", "save_", "gradients/", "init/", "init_", "report_uninitialized")
+# A frozen GraphDef has no TABLE_INITIALIZERS collection: its tables are found by op type.
+_TABLE_INITIALIZERS = {"InitializeTable", "InitializeTableV2", "InitializeTableFromTextFile",
+                       "InitializeTableFromTextFileV2", "LookupTableImport",
+                       "LookupTableImportV2"}  # fmt: skip
+_PROPOSED = 10
 
 
 def graph_source_kind(path: str | os.PathLike) -> str | None:
@@ -60,17 +68,16 @@ def to_saved_model(
         else:
             meta, prefix = _checkpoint_files(Path(path))
             saver = v1.train.import_meta_graph(str(meta), clear_devices=True)
-            if saver is None:
-                raise _invalid(f"'{meta}' has no saver: there are no variables to restore.")
-            saver.restore(session, prefix)
+            if saver is not None:  # a graph without variables has nothing to restore
+                _restore(saver, session, meta, prefix)
         signature = _signature(graph, inputs, outputs, kind)
         builder = v1.saved_model.Builder(os.fspath(out_dir))
-        tables = v1.get_collection(v1.GraphKeys.TABLE_INITIALIZERS)
+        tables = [op for op in graph.get_operations() if op.type in _TABLE_INITIALIZERS]
         builder.add_meta_graph_and_variables(
             session,
             [DEFAULT_TAG],
             signature_def_map={DEFAULT_SIGNATURE: signature},
-            main_op=v1.tables_initializer() if tables else None,
+            main_op=tf.group(*tables) if tables else None,
             strip_default_attrs=True,
         )
         builder.save()
@@ -111,8 +118,6 @@ def _read_graph_def(path: Path):
 
 def _checkpoint_files(path: Path) -> tuple[Path, str]:
     """The ``.meta`` graph and the variables' prefix of a checkpoint file or folder."""
-    import tensorflow as tf
-
     if path.is_dir():
         prefix = _indexed_checkpoint(path)
         if prefix is None:
@@ -122,9 +127,31 @@ def _checkpoint_files(path: Path) -> tuple[Path, str]:
         meta, prefix = path, str(path.with_suffix(""))
     if not meta.is_file():
         raise _invalid(f"No graph for this checkpoint: '{meta}' is missing.")
-    if not tf.io.gfile.glob(prefix + ".index") and not tf.io.gfile.glob(prefix + "*"):
-        raise _invalid(f"No variables for '{meta}': no files named '{prefix}.*'.")
     return meta, prefix
+
+
+def _restore(saver, session, meta: Path, prefix: str) -> None:
+    import tensorflow as tf
+
+    if not _has_variables(prefix):
+        raise _invalid(
+            f"No variables for '{meta}': neither '{prefix}.index' (with its .data files) nor "
+            f"'{prefix}' exists. Copy the checkpoint's data files next to the .meta file."
+        )
+    try:
+        saver.restore(session, prefix)
+    except (ValueError, tf.errors.OpError) as e:
+        raise _invalid(
+            f"Could not restore the variables of '{meta}' from '{prefix}': "
+            f"{str(e).strip().splitlines()[0]}"
+        ) from None
+
+
+def _has_variables(prefix: str) -> bool:
+    """V2 checkpoints write ``prefix.index``; V1 (TF 0.x) a single file named ``prefix``."""
+    import tensorflow as tf
+
+    return tf.io.gfile.exists(f"{prefix}.index") or tf.io.gfile.exists(prefix)
 
 
 def _indexed_checkpoint(folder: Path) -> str | None:
@@ -137,7 +164,7 @@ def _indexed_checkpoint(folder: Path) -> str | None:
         return None
     named = state.model_checkpoint_path
     for prefix in (named, str(folder / Path(named).name)):
-        if tf.io.gfile.glob(f"{prefix}.index") or tf.io.gfile.exists(prefix):  # V2, V1 formats
+        if _has_variables(prefix):
             return prefix
     return None
 
@@ -187,8 +214,15 @@ def _proposal(graph) -> str:
     if not placeholders and not sinks:
         return "nothing (no placeholders or sink nodes): name the tensors yourself"
 
-    def keyed(ops) -> dict[str, str]:
-        return {op.name.split("/")[-1]: op.outputs[0].name for op in ops[:10]}
+    def keyed(ops) -> str:
+        short = [op.name.split("/")[-1] for op in ops]
+        unique = len(set(short)) == len(short)  # else dense_1/BiasAdd, dense_2/BiasAdd collide
+        keys = short if unique else [op.name.replace("/", "_") for op in ops]
+        proposed = {
+            k: op.outputs[0].name for k, op in list(zip(keys, ops, strict=True))[:_PROPOSED]
+        }
+        more = f" (and {len(ops) - _PROPOSED} more)" if len(ops) > _PROPOSED else ""
+        return f"{proposed}{more}"
 
     return f"inputs={keyed(placeholders)}, outputs={keyed(sinks)}"
 

@@ -19,11 +19,10 @@ from typing import Any
 
 import cloudpickle
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.protos.databricks_pb2 import INTERNAL_ERROR, INVALID_PARAMETER_VALUE
 from mlflow.utils.requirements_utils import _get_pinned_requirement
 
 HOOKS_SUBPATH = "hooks"
-HOOK_NAMES = ("preprocess", "postprocess")
 
 
 def save_hooks(path: Path, hooks: dict[str, Callable | None]) -> tuple[dict[str, str], list[str]]:
@@ -46,6 +45,7 @@ def save_hooks(path: Path, hooks: dict[str, Callable | None]) -> tuple[dict[str,
 
 
 def load_hooks(path: str, config: dict[str, str] | None) -> dict[str, Callable]:
+    """Unpickling runs the hooks' code: only for models the caller trusts (module docstring)."""
     hooks = config or {}
     return {
         name: cloudpickle.loads((Path(path) / file).read_bytes()) for name, file in hooks.items()
@@ -53,14 +53,16 @@ def load_hooks(path: str, config: dict[str, str] | None) -> dict[str, Callable]:
 
 
 def call_hook(name: str, fn: Callable, value: Any) -> Any:
-    """A failing hook is the request's problem as far as the caller can tell: a 4xx."""
+    """A failing preprocess usually means input it can't read (a 4xx); a failing
+    postprocess is the model's own bug (a 5xx)."""
     try:
         return fn(value)
     except MlflowException:
         raise
     except Exception as e:
+        code = INVALID_PARAMETER_VALUE if name == "preprocess" else INTERNAL_ERROR
         raise MlflowException(
-            f"The model's {name} hook failed: {type(e).__name__}: {e}", INVALID_PARAMETER_VALUE
+            f"The model's {name} hook failed: {type(e).__name__}: {e}", code
         ) from e
 
 

@@ -24,7 +24,11 @@ from mlflow_tf1.metadata import TensorInfo
 _COLUMN_TYPES = {
     "float32": DataType.float,
     "float64": DataType.double,
+    "int8": DataType.integer,
+    "int16": DataType.integer,
     "int32": DataType.integer,
+    "uint8": DataType.integer,
+    "uint16": DataType.integer,
     "int64": DataType.long,
     "bool": DataType.boolean,
     "string": DataType.string,
@@ -34,7 +38,10 @@ _COLUMN_TYPES = {
 def infer_signature(
     info: Any, signature_name: str, max_batch_size: int, with_outputs: bool = True
 ) -> ModelSignature:
-    """Outputs of the default signature (none after a postprocess hook) and the params."""
+    """Outputs of the default signature and the params.
+
+    No outputs after a postprocess hook: what it returns is unknown until it runs.
+    """
     dense = {
         k: t for k, t in info.signature(signature_name).outputs.items() if t.encoding == "dense"
     }

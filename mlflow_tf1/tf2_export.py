@@ -23,7 +23,7 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.tracking.artifact_utils import _download_artifact_from_uri
 
 from mlflow_tf1.flavor import FLAVOR_NAME, _load_saved_model
-from mlflow_tf1.legacy import LEGACY_FLAVOR
+from mlflow_tf1.legacy import legacy_config
 from mlflow_tf1.metadata import (
     PB_FILENAME,
     PBTXT_FILENAME,
@@ -55,15 +55,12 @@ def download_source(model_uri: str, dst: str | os.PathLike) -> LegacySource:
     """Download ``model_uri`` into ``dst`` and read its ``tf1`` (or MLflow 1.x) flavor."""
     local = _download_artifact_from_uri(model_uri, output_path=str(dst))
     model = Model.load(local)
-    config = model.flavors.get(FLAVOR_NAME) or model.flavors.get(LEGACY_FLAVOR) or {}
-    if not config.get("saved_model_dir"):
-        raise _invalid(
-            f"'{model_uri}' holds no TF1 SavedModel: flavors {sorted(model.flavors)}; expected "
-            f"the '{FLAVOR_NAME}' flavor (mlflow_tf1.log_model) or MLflow 1.x's "
-            f"'{LEGACY_FLAVOR}' flavor."
-        )
+    config = model.flavors.get(FLAVOR_NAME)
+    if config is None:
+        config = legacy_config(model, model_uri)  # refuses, naming the flavors, if not 1.x TF1
+    # MLflow 1.x wrote meta_graph_tags always; None lets the SavedModel's own tag set decide.
     info, _ = inspect_saved_model(
-        Path(local) / config["saved_model_dir"], config["meta_graph_tags"]
+        Path(local) / config["saved_model_dir"], config.get("meta_graph_tags")
     )
     default = config.get("signature_name") or config.get("signature_def_key")
     return LegacySource(info.export_dir, info.meta_graph_tags, default, info.signatures)
@@ -71,6 +68,11 @@ def download_source(model_uri: str, dst: str | os.PathLike) -> LegacySource:
 
 def select_signatures(source: LegacySource, signatures: Iterable[str] | None) -> list[str]:
     """The requested signature keys (all by default), each checked to exist."""
+    if isinstance(signatures, str):
+        raise _invalid(
+            f"signatures= takes a list of signature names, e.g. [{signatures!r}]; "
+            f"available signatures: {sorted(source.signatures)}."
+        )
     keys = list(dict.fromkeys(source.signatures if signatures is None else signatures))
     unknown = [k for k in keys if k not in source.signatures]
     if unknown or not keys:

@@ -94,6 +94,12 @@ def test_cli_logs_a_frozen_graph_with_input_and_output_flags(sources):
     graph = root / "frozen_inference_graph.pb"
     error = user_error("log", graph)
     assert "--input" in error and "'x': 'x:0'" in error
+    runs = mlflow.search_runs(search_all_experiments=True)
+    error = user_error("log", graph, "--input", "x=nope", "--output", "probabilities=probs")
+    assert "'nope:0', which is not a tensor of this graph" in error
+    error = user_error("log", graph, "--input", "x=x", "--output", "p=probs", "--signature", "s")
+    assert "serving_default" in error
+    assert len(mlflow.search_runs(search_all_experiments=True)) == len(runs)  # no failed run
     logged = key_values(
         ok("log", graph, "--input", "x=x:0", "--output", "probabilities=probs").stdout
     )
@@ -106,3 +112,22 @@ def test_checkpoint_folder_without_index_points_at_the_meta_file(tmp_path):
     (meta.parent / "checkpoint").unlink()  # as a SessionBundle-era folder: no index
     with pytest.raises(MlflowException, match="Log its '.meta' file with inputs="):
         mlflow_tf1.save_model(str(meta.parent), tmp_path / "m")
+
+
+def test_frozen_graph_with_a_lookup_table_initializes_it(tmp_path):
+    tf1_models.build_frozen_table(tmp_path / "vocab.pb")
+    mlflow_tf1.save_model(
+        str(tmp_path / "vocab.pb"), tmp_path / "m", inputs={"word": "word"}, outputs={"id": "id"}
+    )
+    got = mlflow.pyfunc.load_model(str(tmp_path / "m")).predict({"word": ["b", "a", "z"]})
+    assert got["id"].tolist() == [2, 1, -1]  # the table built in the fixture
+
+
+def test_checkpoint_without_its_data_files_is_a_clear_error(tmp_path):
+    meta = tf1_models.build_checkpoint(tmp_path / "ckpt")
+    for data in meta.parent.glob("model.ckpt-7.data-*"):
+        data.unlink()
+    (meta.parent / "model.ckpt-7.index").unlink()
+    with pytest.raises(MlflowException, match="No variables for .*Copy the checkpoint's data"):
+        mlflow_tf1.save_model(str(meta), tmp_path / "m", **TENSORS)
+    assert not (tmp_path / "m").exists()

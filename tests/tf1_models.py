@@ -516,3 +516,22 @@ def checkpoint_predict(meta: PathLike, feeds: Mapping[str, Any], fetches: list[s
         saver = v1.train.import_meta_graph(os.fspath(meta))
         saver.restore(sess, os.fspath(meta).removesuffix(".meta"))
         return sess.run(fetches, feed_dict=dict(feeds))
+
+
+def build_frozen_table(path: PathLike) -> None:
+    """A frozen vocabulary lookup: ``word`` string [-1] -> ``id`` int64 (a=1, b=2, else -1).
+
+    Frozen with its ``init_all_tables`` node, as exporters of lookup graphs did.
+    """
+    with _tf1_session() as sess:
+        word = v1.placeholder(tf.string, [None], name="word")
+        table = v1.lookup.StaticHashTable(
+            v1.lookup.KeyValueTensorInitializer(["a", "b"], np.array([1, 2], np.int64)), -1
+        )
+        tf.identity(table.lookup(word), name="id")
+        v1.tables_initializer(name="init_all_tables")
+        frozen = v1.graph_util.convert_variables_to_constants(
+            sess, sess.graph.as_graph_def(), ["id", "init_all_tables"]
+        )
+    path = Path(path)
+    v1.io.write_graph(frozen, str(path.parent), path.name, as_text=False)
