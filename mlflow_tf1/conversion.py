@@ -15,7 +15,13 @@ from pathlib import Path
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
-from mlflow_tf1.metadata import DEFAULT_SIGNATURE, DEFAULT_TAG, PB_FILENAME, PBTXT_FILENAME
+from mlflow_tf1.metadata import (
+    DEFAULT_SIGNATURE,
+    DEFAULT_TAG,
+    PB_FILENAME,
+    PBTXT_FILENAME,
+    parse_proto,
+)
 
 FROZEN_GRAPH = "frozen_graph"
 CHECKPOINT = "checkpoint"
@@ -98,19 +104,10 @@ def proposal(path: str | os.PathLike) -> str:
 
 
 def _read_graph_def(path: Path):
-    from google.protobuf import message, text_format
     from tensorflow.core.framework import graph_pb2
 
-    graph_def = graph_pb2.GraphDef()
-    try:
-        if path.suffix == ".pbtxt":
-            text_format.Parse(path.read_text(encoding="utf-8"), graph_def)
-        else:
-            graph_def.ParseFromString(path.read_bytes())
-    except (message.DecodeError, text_format.ParseError, UnicodeDecodeError) as e:
-        raise _invalid(
-            f"'{path}' is not a GraphDef protobuf (truncated or corrupt?): {e}"
-        ) from None
+    problem = "is not a GraphDef protobuf (truncated or corrupt?)"
+    graph_def = parse_proto(path, graph_pb2.GraphDef(), problem)
     if not graph_def.node:
         raise _invalid(f"'{path}' holds no graph nodes: it is empty or not a frozen GraphDef.")
     return graph_def

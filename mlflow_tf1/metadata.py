@@ -155,24 +155,32 @@ def _saved_model_file(folder: Path) -> Path | None:
 
 def read_saved_model(export_dir: str | os.PathLike):
     """Parse ``saved_model.pb`` (or ``.pbtxt``) into a ``SavedModel`` proto."""
-    from google.protobuf import message, text_format
     from tensorflow.core.protobuf import saved_model_pb2
 
     file = _saved_model_file(Path(export_dir))
     if file is None:
         raise _invalid(f"No '{PB_FILENAME}' or '{PBTXT_FILENAME}' in '{export_dir}'.")
-    proto = saved_model_pb2.SavedModel()
+    problem = "is not a valid SavedModel protobuf (truncated or corrupt)"
+    proto = parse_proto(file, saved_model_pb2.SavedModel(), problem)
+    if not proto.meta_graphs:
+        raise _invalid(f"'{file}' holds no MetaGraph: it is empty or not a SavedModel.")
+    return proto
+
+
+def parse_proto(file: Path, proto, problem: str):
+    """Fill ``proto`` from ``file``: text format for ``.pbtxt``, binary otherwise.
+
+    A parse failure is the user's file, not a crash: it names the file and ``problem``.
+    """
+    from google.protobuf import message, text_format
+
     try:
         if file.suffix == ".pbtxt":
             text_format.Parse(file.read_text(encoding="utf-8"), proto)
         else:
             proto.ParseFromString(file.read_bytes())
     except (message.DecodeError, text_format.ParseError, UnicodeDecodeError) as e:
-        raise _invalid(
-            f"'{file}' is not a valid SavedModel protobuf (truncated or corrupt): {e}"
-        ) from None
-    if not proto.meta_graphs:
-        raise _invalid(f"'{file}' holds no MetaGraph: it is empty or not a SavedModel.")
+        raise _invalid(f"'{file}' {problem}: {e}") from None
     return proto
 
 
