@@ -41,6 +41,7 @@ class Comparison:
     numerator: str
     denominators: Sequence[str]
     goal: Goal
+    versus: str = LEGACY
 
 
 @dataclass
@@ -93,13 +94,13 @@ def _comparison_row(case: str, comparison: Comparison, timings: Timings) -> Row:
             case,
             comparison.label,
             "—",
-            f"legacy errors: {reason}",
+            f"{comparison.versus} errors: {reason}",
             comparison.goal.text(),
-            "n/a (legacy fails)",
+            f"n/a ({comparison.versus} fails)",
         )
-    label = f"{comparison.label} ÷ {denominator.removeprefix(LEGACY + ', ')}"
+    label = f"{comparison.label} ÷ {denominator.removeprefix(comparison.versus + ', ')}"
     ratio = timings.ratio(comparison.numerator, denominator)
-    return Row.judged(case, label, "", ratio, comparison.goal, note=f"vs {LEGACY}")
+    return Row.judged(case, label, "", ratio, comparison.goal, note=f"vs {comparison.versus}")
 
 
 # --- (a) half_plus_two and (b) the CNN: dense inputs ------------------------------------
@@ -224,6 +225,13 @@ def taxi_case(
             TAXI_PROTOS,
             [TAXI_LEGACY_PROTOS],
             LEGACY_GOAL,
+        ),
+        Comparison(
+            "naive (protos in Python + raw Session)",
+            TAXI_NAIVE,
+            [TAXI_ROWS],
+            Goal(10, at_most=False),
+            versus="mlflow-tf1 pyfunc",
         ),
     ]
     name = f"(c) taxi Estimator, {len(rows):,} rows"

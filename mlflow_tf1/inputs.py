@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import tensorflow as tf
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
@@ -170,6 +171,8 @@ def _describe_inputs(signature: SignatureInfo) -> str:
 def _convert(value: Any, info: TensorInfo) -> Any:
     if info.encoding == "coo_sparse":
         return _to_sparse(value, info)
+    if isinstance(value, pd.Series) and info.dtype == "string" and _is_text_dtype(value.dtype):
+        value = _arrow_text(value).cast(pa.binary()).to_numpy(zero_copy_only=False)
     if info.default is not None:
         value = _fill_missing(value, info)
     elif info.feature:
@@ -394,6 +397,9 @@ def _fill_missing(value: Any, info: TensorInfo) -> Any:
         isinstance(value, np.ndarray) and value.dtype == object
     ):
         default = info.default[0] if len(info.default) == 1 else list(info.default)
+        if isinstance(value, np.ndarray) and value.ndim == 1 and len(info.default) == 1:
+            mask = pd.isna(value)
+            return np.where(mask, default, value) if mask.any() else value
         return [default if _is_missing(v) else v for v in value]
     return value
 
@@ -413,6 +419,28 @@ def _scalar_column_to_sparse(column: np.ndarray, info: TensorInfo):
     return tf.compat.v1.SparseTensorValue(indices, values, np.array([len(column), width], np.int64))
 
 
+def _is_text_dtype(dtype: Any) -> bool:
+    return isinstance(dtype, pd.StringDtype) or (
+        isinstance(dtype, pd.ArrowDtype) and pa.types.is_string(dtype.pyarrow_dtype)
+    )
+
+
+def _arrow_text(column: pd.Series) -> pa.Array:
+    text = pa.array(column)
+    return text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
+
+
+def _text_column_to_sparse(column: pd.Series) -> tf.compat.v1.SparseTensorValue:
+    """pandas' text columns (the default for CSV text since pandas 3) are Arrow
+    arrays: present rows and UTF-8 bytes come from Arrow in C, not per cell."""
+    text = _arrow_text(column)
+    rows = np.flatnonzero(text.is_valid().to_numpy(zero_copy_only=False))
+    values = text.drop_null().cast(pa.binary()).to_numpy(zero_copy_only=False)
+    indices = np.stack([rows, np.zeros_like(rows)], axis=1).astype(np.int64)
+    width = 1 if rows.size else 0
+    return tf.compat.v1.SparseTensorValue(indices, values, np.array([len(text), width], np.int64))
+
+
 def _to_sparse(value: Any, info: TensorInfo) -> tf.compat.v1.SparseTensorValue:
     """A SparseTensor, or a column of scalars / lists / missing values, as COO parts."""
     if isinstance(value, tf.SparseTensor):
@@ -427,6 +455,8 @@ def _to_sparse(value: Any, info: TensorInfo) -> tf.compat.v1.SparseTensorValue:
             np.asarray(value.dense_shape, np.int64),
         )
     if isinstance(value, pd.Series):
+        if info.dtype == "string" and _is_text_dtype(value.dtype):
+            return _text_column_to_sparse(value)
         value = _series_values(value)
     if isinstance(value, list):
         value = np.array(value, dtype=object)

@@ -169,6 +169,8 @@ def _example(row: dict) -> bytes:
         feature = example.features.feature[key]
         if key == "tags":
             feature.bytes_list.value.extend(v.encode() for v in values)
+        elif key == "city":
+            feature.bytes_list.value.extend(values)
         elif key == "count":
             feature.int64_list.value.extend(values)
         else:
@@ -184,7 +186,7 @@ def test_estimator_style_fixture_defaults_multivalued_varlen_int64(tmp_path):
     model = mlflow.pyfunc.load_model(mlflow_tf1.log_model(str(export)).model_uri)
     rows = [
         {"age": [20.0], "scores": [1.0, 2.0, 3.0], "tags": ["a", "b"], "count": [4]},
-        {"scores": [0.5, 0.5, 0.5], "tags": []},  # age and count take the graph defaults
+        {"scores": [0.5, 0.5, 0.5], "tags": [], "city": [b"paris"]},  # defaults for the rest
         {"age": [50.0], "scores": [0.0, 0.0, 1.0], "tags": ["b"], "count": [7]},
     ]
     protos = np.array([_example(r) for r in rows], dtype=object)
@@ -194,6 +196,7 @@ def test_estimator_style_fixture_defaults_multivalued_varlen_int64(tmp_path):
         "scores": [[1.0, 2.0, 3.0], [0.5, 0.5, 0.5], [0.0, 0.0, 1.0]],
         "tags": [["a", "b"], None, "b"],
         "count": [4.0, np.nan, 7.0],  # an int column with a gap, as pandas holds it
+        "city": [None, "paris", None],  # a text column with gaps (Arrow-backed in pandas 3)
     })  # fmt: skip
     np.testing.assert_allclose(model.predict(frame)["score"], expected, rtol=1e-6)
     got = model.predict(frame, params={"signature_name": "regression"})

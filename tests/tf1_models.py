@@ -389,8 +389,9 @@ def build_estimator_style(export_dir: PathLike) -> None:
 
     Features: ``age`` float [1] default 30; ``scores`` float [3] required
     (fixed-length multi-valued); ``tags`` var-len string; ``count`` int64 [1]
-    default 0. ``serving_default`` (predict, input ``examples``) -> ``score``
-    = 0.1 * age + sum(scores) + count + 100 * (tags contain "a");
+    default 0; ``city`` string [1] default "unknown". ``serving_default``
+    (predict, input ``examples``) -> ``score`` = 0.1 * age + sum(scores) +
+    count + 100 * (tags contain "a") + 1000 * (city == "paris");
     ``regression`` (regress, input ``inputs``) -> ``outputs`` = score.
     """
     with _tf1_session() as sess:
@@ -400,6 +401,7 @@ def build_estimator_style(export_dir: PathLike) -> None:
             "scores": v1.io.FixedLenFeature([3], tf.float32),
             "tags": v1.io.VarLenFeature(tf.string),
             "count": v1.io.FixedLenFeature([1], tf.int64, default_value=[0]),
+            "city": v1.io.FixedLenFeature([1], tf.string, default_value=["unknown"]),
         }
         features = v1.io.parse_example(serialized, spec)
         tags = v1.sparse.to_dense(features["tags"], default_value="")
@@ -409,6 +411,7 @@ def build_estimator_style(export_dir: PathLike) -> None:
             + tf.reduce_sum(features["scores"], axis=1)
             + tf.cast(features["count"][:, 0], tf.float32)
             + 100.0 * has_a
+            + 1000.0 * tf.cast(tf.equal(features["city"][:, 0], "paris"), tf.float32)
         )
         regress = v1.saved_model.signature_def_utils.regression_signature_def(serialized, score)
         signatures = {
