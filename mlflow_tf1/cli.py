@@ -422,6 +422,12 @@ def _table(rows: list[tuple], headers: tuple[str, ...] | None, indent: int = 0) 
     metavar="KEY=TENSOR",
     help="Frozen graphs and checkpoints: a signature output and its tensor (repeatable).",
 )
+@click.option(
+    "--feature-signature",
+    is_flag=True,
+    help="tf.Example models: log a column schema over the raw features (MLflow then "
+    "checks every request's columns; slower for big batches).",
+)
 @click.option("--experiment-name", help="Log into this experiment (created if missing).")
 @click.option("--allow-unsafe-ops", is_flag=True, help=_ALLOW_UNSAFE_HELP)
 def log(
@@ -433,6 +439,7 @@ def log(
     tags: tuple[str, ...],
     input_tensors: tuple[str, ...],
     output_tensors: tuple[str, ...],
+    feature_signature: bool,
     experiment_name: str | None,
     allow_unsafe_ops: bool,
 ) -> None:
@@ -458,6 +465,15 @@ def log(
         "outputs": _key_values(output_tensors, "--output"),
     }
     export_dir = _check_before_run(path, graph_tags, signature_name, allow_unsafe_ops, tensors)
+    signature = None
+    if feature_signature:
+        if tensors["inputs"]:
+            raise CliError("--feature-signature is for SavedModels with tf.Example signatures.")
+        from mlflow_tf1.mlflow_signature import infer_feature_signature
+
+        signature = infer_feature_signature(
+            export_dir, meta_graph_tags=graph_tags, signature_name=signature_name
+        )
 
     import mlflow
 
@@ -478,6 +494,7 @@ def log(
             signature_name=signature_name,
             meta_graph_tags=graph_tags,
             tags=model_tags or None,
+            signature=signature,
             allow_unsafe_ops=allow_unsafe_ops,
             **{k: v for k, v in tensors.items() if v},
         )

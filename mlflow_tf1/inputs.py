@@ -254,6 +254,30 @@ def _unwrap_b64(v: Any) -> Any:
     return v
 
 
+def decode_base64_examples(data: Any, key: str, signature: str) -> Any:
+    """Serialized tf.Examples sent as text are base64: JSON has no bytes, and
+    MLflow's dataframe formats carry them that way (a proto is never text)."""
+    if isinstance(data, list) and data and all(isinstance(r, Mapping) for r in data):
+        data = _records_to_columns(data)
+    if not isinstance(data, (pd.DataFrame, Mapping)) or key not in data:
+        return data
+    column = data[key]
+    values = column.tolist() if isinstance(column, (pd.Series, np.ndarray)) else column
+    if not isinstance(values, list) or _kind(values) != "string":
+        return data
+    decoded = np.empty(len(values), dtype=object)
+    try:
+        decoded[:] = [base64.b64decode(v, validate=True) for v in values]
+    except binascii.Error as e:
+        raise _invalid(
+            f"Input '{key}' of signature '{signature}' takes serialized tf.Examples; "
+            f"sent as text, they must be base64 ({e})."
+        ) from None
+    return (
+        data.assign(**{key: decoded}) if isinstance(data, pd.DataFrame) else {**data, key: decoded}
+    )
+
+
 def _cast(array: np.ndarray, info: TensorInfo) -> np.ndarray:
     target = tf.as_dtype(info.dtype)
     if target == tf.string:

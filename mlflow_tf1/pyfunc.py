@@ -14,7 +14,7 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow_tf1 import batching
 from mlflow_tf1.examples import serialize
 from mlflow_tf1.hooks import call_hook, load_hooks
-from mlflow_tf1.inputs import format_outputs, prepare_feeds
+from mlflow_tf1.inputs import decode_base64_examples, format_outputs, prepare_feeds
 from mlflow_tf1.runtime import LoadedSavedModel, _first_line_of
 
 SIGNATURE_PARAM = "signature_name"
@@ -87,7 +87,10 @@ class TF1PyfuncModel:
 
     def _run(self, name: str, signature, data: Any) -> dict[str, Any]:
         parser = self._model.parsers.get(name)
-        if parser is None or _holds(data, parser.input_key):
+        if parser is None:
+            return signature.run(prepare_feeds(data, signature.info))
+        if _holds(data, parser.input_key):
+            data = decode_base64_examples(data, parser.input_key, name)
             return signature.run(prepare_feeds(data, signature.info))
         # Raw feature columns for a tf.Example signature.
         direct = self._model.feature_signatures.get(name)

@@ -222,6 +222,17 @@ def test_log_with_a_named_signature_when_there_is_no_serving_default():
     assert flavor["signature_name"] == "get_counter"
 
 
+def test_log_with_a_feature_signature_and_its_refusal_before_any_run(tmp_path):
+    printed = key_values(ok("log", corpus_path(TAXI), "--feature-signature").stdout)
+    inputs = mlflow.models.get_model_info(printed["model_uri"]).signature.inputs
+    assert {"company", "trip_start_hour", "inputs", "examples"} <= set(inputs.input_names())
+    tf1_models.build_while_loop(tmp_path / "loop")
+    runs_before = len(mlflow.search_runs(search_all_experiments=True))
+    error = user_error("log", tmp_path / "loop", "--feature-signature")
+    assert "parse tf.Examples; none of ['serving_default']" in error
+    assert len(mlflow.search_runs(search_all_experiments=True)) == runs_before
+
+
 # ---------------------------------------------------------------- predict
 
 

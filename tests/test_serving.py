@@ -109,6 +109,10 @@ def test_params_choose_signature_with_base64_examples(server):
     assert predictions(server, body) == {"outputs": [[3.0], [4.0]]}
     body["params"] = {"signature_name": "classify_x_to_y"}
     assert predictions(server, body) == {"scores": [[3.0], [4.0]]}
+    # MLflow's dataframe formats carry bytes as base64 text.
+    split = {"columns": ["inputs"], "data": [[example_b64(2.0)["b64"]], [example_b64(4.0)["b64"]]]}
+    body = {"dataframe_split": split, "params": {"signature_name": "regress_x_to_y"}}
+    assert predictions(server, body) == [{"outputs": 3.0}, {"outputs": 4.0}]
 
 
 @pytest.mark.parametrize(
