@@ -186,10 +186,11 @@ TAXI_PROTOS = "mlflow-tf1 pyfunc, dict of pre-serialized tf.Examples"
 TAXI_LEGACY_ROWS = f"{LEGACY}, DataFrame of raw rows"
 TAXI_LEGACY_PROTOS = f"{LEGACY}, dict of pre-serialized tf.Examples"
 TAXI_NAIVE = "naive: build protos in Python per call + raw Session"
+TAXI_FEATURED = "mlflow-tf1 pyfunc + opt-in feature signature, DataFrame of raw rows"
 
 
 def taxi_case(
-    flavored: Path, legacy: Path, rows: pd.DataFrame, rounds: int
+    flavored: Path, legacy: Path, rows: pd.DataFrame, rounds: int, featured: Path | None = None
 ) -> tuple[LatencyCase, Any]:
     """Users hold CSV rows; the graph wants serialized protos.
 
@@ -213,6 +214,13 @@ def taxi_case(
         Contender(TAXI_LEGACY_PROTOS, lambda: legacy_model.predict({"inputs": serialized})),
         Contender(TAXI_NAIVE, lambda: raw.call(fixtures.serialize_taxi_rows(rows))),
     ]
+    if featured is not None:
+        # What MLflow's check of the column schema adds (a Python loop per cell).
+        with_schema = mlflow.pyfunc.load_model(str(featured))
+        fixtures.assert_close(
+            np.stack(with_schema.predict(rows)["scores"]), want["scores"], "taxi: featured"
+        )
+        contenders.append(Contender(TAXI_FEATURED, lambda: with_schema.predict(rows)))
     comparisons = [
         Comparison(
             "mlflow-tf1 pyfunc, raw rows",

@@ -41,7 +41,7 @@ class Settings:
 
     small_rounds: int = 40  # half_plus_two, batch 1 and 1000
     cnn_rounds: int = 20
-    taxi_rounds: int = 12
+    taxi_rounds: int = 30
     load_rounds: int = 6
     first_rounds: int = 8
     server_requests: int = 400  # per server
@@ -104,7 +104,8 @@ def quiet() -> None:
 
 
 def prepare_models(workdir: Path) -> dict[str, dict[str, Path]]:
-    """Each model three ways: its SavedModel, an mlflow-tf1 folder, an MLflow-1.x folder."""
+    """Each model three ways: its SavedModel, an mlflow-tf1 folder, an MLflow-1.x folder;
+    the taxi export also with the opt-in feature column signature."""
     cnn = workdir / "cnn_savedmodel"
     fixtures.build_cnn(cnn)
     sources = {"half_plus_two": fixtures.HALF_PLUS_TWO, "cnn": cnn, "taxi": fixtures.TAXI_EXPORT}
@@ -114,6 +115,10 @@ def prepare_models(workdir: Path) -> dict[str, dict[str, Path]]:
         mlflow_tf1.save_model(source, flavored)
         legacy = fixtures.build_legacy_model(source, workdir / f"{name}-legacy")
         models[name] = {"source": source, "flavored": flavored, "legacy": legacy}
+    featured = workdir / "taxi-tf1-feature-signature"
+    signature = mlflow_tf1.infer_feature_signature(fixtures.TAXI_EXPORT)
+    mlflow_tf1.save_model(fixtures.TAXI_EXPORT, featured, signature=signature)
+    models["taxi"]["featured"] = featured
     return models
 
 
@@ -145,7 +150,11 @@ def latency_rows(models: dict, settings: Settings, rng: random.Random) -> list[R
     progress("(c) taxi, 10,000 raw rows")
     taxi = models["taxi"]
     case, _ = cases.taxi_case(
-        taxi["flavored"], taxi["legacy"], fixtures.read_taxi_rows(), settings.taxi_rounds
+        taxi["flavored"],
+        taxi["legacy"],
+        fixtures.read_taxi_rows(),
+        settings.taxi_rounds,
+        featured=taxi["featured"],
     )
     rows += cases.evaluate(case, rng)
     return rows

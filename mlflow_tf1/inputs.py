@@ -263,8 +263,8 @@ def decode_base64_examples(data: Any, key: str, signature: str) -> Any:
         return data
     column = data[key]
     values = column.tolist() if isinstance(column, (pd.Series, np.ndarray)) else column
-    if not isinstance(values, list) or _kind(values) != "string":
-        return data
+    if not isinstance(values, list) or pd.api.types.infer_dtype(values, skipna=False) != "string":
+        return data  # bytes, or gaps: prepare_feeds names the problem
     decoded = np.empty(len(values), dtype=object)
     try:
         decoded[:] = [base64.b64decode(v, validate=True) for v in values]
@@ -341,6 +341,12 @@ def _to_bool(array: np.ndarray, info: TensorInfo, np_type: Any) -> np.ndarray:
 def _to_bytes(array: np.ndarray, info: TensorInfo) -> np.ndarray:
     if array.dtype.kind == "S":
         return array.astype(object)
+    missing = np.flatnonzero(pd.isna(array.reshape(-1)))
+    if missing.size:
+        raise _invalid(
+            f"Input '{info.key}' is a string tensor; got missing values (None/NaN) at "
+            f"position(s) {missing[:10].tolist()}."
+        )
     kind = _kind(array)
     if kind in ("bytes", "empty"):
         return array

@@ -240,3 +240,18 @@ def _float_example(**features: float) -> bytes:
     for key, value in features.items():
         example.features.feature[key].float_list.value.append(value)
     return example.SerializeToString()
+
+
+def test_serialized_examples_sent_as_base64_text():
+    import base64
+
+    export = corpus_path("tf_serving/saved_model_half_plus_two_cpu/00000123")
+    model = mlflow.pyfunc.load_model(mlflow_tf1.log_model(str(export)).model_uri)
+    params = {"signature_name": "regress_x_to_y"}
+    text = [base64.b64encode(_float_example(x=x)).decode() for x in (2.0, 4.0)]
+    got = model.predict(pd.DataFrame({"inputs": text}), params=params)["outputs"]
+    np.testing.assert_allclose(got, [3.0, 4.0])  # y = x / 2 + 2
+    with pytest.raises(mlflow.exceptions.MlflowException, match=r"must be base64"):
+        model.predict({"inputs": ["x = 2.0"]}, params=params)
+    with pytest.raises(mlflow.exceptions.MlflowException, match=r"'inputs'"):
+        model.predict(pd.DataFrame({"inputs": [text[0], None]}), params=params)
