@@ -2,7 +2,8 @@
 
 Each latency case lists its contenders, which of them are "raw" TensorFlow
 (the fastest raw one becomes the denominator), the goals against raw, and
-the goals against MLflow's legacy loader.
+comparisons with another denominator: MLflow's legacy loader, or (taxi) the
+naive way, protos built in Python, against the flavor.
 """
 
 from __future__ import annotations

@@ -255,27 +255,41 @@ def _unwrap_b64(v: Any) -> Any:
 
 
 def decode_base64_examples(data: Any, key: str, signature: str) -> Any:
-    """Serialized tf.Examples sent as text are base64: JSON has no bytes, and
-    MLflow's dataframe formats carry them that way (a proto is never text)."""
+    """A column of text where serialized tf.Examples go is base64: JSON has no
+    bytes, MLflow's dataframe formats carry them that way (MIME-wrapped by
+    MLflow's own encoder), and a proto is never text."""
     if isinstance(data, list) and data and all(isinstance(r, Mapping) for r in data):
         data = _records_to_columns(data)
-    if not isinstance(data, (pd.DataFrame, Mapping)) or key not in data:
-        return data
-    column = data[key]
-    values = column.tolist() if isinstance(column, (pd.Series, np.ndarray)) else column
-    if not isinstance(values, list) or pd.api.types.infer_dtype(values, skipna=False) != "string":
-        return data  # bytes, or gaps: prepare_feeds names the problem
-    decoded = np.empty(len(values), dtype=object)
+    if isinstance(data, (pd.DataFrame, Mapping)):
+        if key not in data:
+            return data
+        decoded = _base64_column(data[key], key, signature)
+        if decoded is None:
+            return data
+        if isinstance(data, pd.DataFrame):
+            return data.assign(**{key: decoded})
+        return {**data, key: decoded}
+    decoded = _base64_column(data, key, signature)  # the signature's one input, bare
+    return data if decoded is None else decoded
+
+
+def _base64_column(column: Any, key: str, signature: str) -> np.ndarray | None:
+    """The decoded bytes, or None when ``column`` is not all text (bytes, gaps, ...)."""
+    if isinstance(column, (pd.Series, np.ndarray)):
+        if column.ndim != 1:
+            return None
+        column = column.tolist()
+    if not isinstance(column, list) or pd.api.types.infer_dtype(column, skipna=False) != "string":
+        return None
+    decoded = np.empty(len(column), dtype=object)
     try:
-        decoded[:] = [base64.b64decode(v, validate=True) for v in values]
-    except binascii.Error as e:
+        decoded[:] = [base64.b64decode("".join(v.split()), validate=True) for v in column]
+    except ValueError as e:  # binascii.Error, or non-ASCII text
         raise _invalid(
             f"Input '{key}' of signature '{signature}' takes serialized tf.Examples; "
             f"sent as text, they must be base64 ({e})."
         ) from None
-    return (
-        data.assign(**{key: decoded}) if isinstance(data, pd.DataFrame) else {**data, key: decoded}
-    )
+    return decoded
 
 
 def _cast(array: np.ndarray, info: TensorInfo) -> np.ndarray:
@@ -341,11 +355,12 @@ def _to_bool(array: np.ndarray, info: TensorInfo, np_type: Any) -> np.ndarray:
 def _to_bytes(array: np.ndarray, info: TensorInfo) -> np.ndarray:
     if array.dtype.kind == "S":
         return array.astype(object)
-    missing = np.flatnonzero(pd.isna(array.reshape(-1)))
-    if missing.size:
+    missing = pd.isna(array)
+    if missing.any():
+        rows = np.flatnonzero(missing.reshape(len(missing), -1).any(axis=1)) if array.ndim else [0]
         raise _invalid(
-            f"Input '{info.key}' is a string tensor; got missing values (None/NaN) at "
-            f"position(s) {missing[:10].tolist()}."
+            f"Input '{info.key}' is a string tensor; got missing values (None/NaN) in "
+            f"row(s) {np.asarray(rows)[:10].tolist()}."
         )
     kind = _kind(array)
     if kind in ("bytes", "empty"):
@@ -451,7 +466,10 @@ def _scalar_column_to_sparse(column: np.ndarray, info: TensorInfo):
 
 def _is_text_dtype(dtype: Any) -> bool:
     return isinstance(dtype, pd.StringDtype) or (
-        isinstance(dtype, pd.ArrowDtype) and pa.types.is_string(dtype.pyarrow_dtype)
+        isinstance(dtype, pd.ArrowDtype)
+        and (
+            pa.types.is_string(dtype.pyarrow_dtype) or pa.types.is_large_string(dtype.pyarrow_dtype)
+        )
     )
 
 

@@ -6,7 +6,7 @@ format and every signature but the default one. The flavor validates inputs
 itself, per signature, and every signature's tensors are recorded in the
 ``tf1`` flavor of ``MLmodel``.
 
-``feature_signature`` is the opt-in column schema for tf.Example models: the
+``infer_feature_signature`` is the opt-in column schema for tf.Example models: the
 raw features by name, for the registry and the scoring server's JSON parsing.
 
 Outputs are described per row, as ``predict`` returns them for a DataFrame

@@ -99,7 +99,7 @@ def test_served_with_the_schema_rows_with_nulls_and_base64_examples(taxi_uri):
     with serving(taxi_uri) as url:
         got = predictions(url, {"dataframe_records": records})
         assert [round(r["scores"][1], 4) for r in got] == README_SCORES
-        # The binary column is base64 in JSON; MLflow decodes it by the schema.
+        # Serialized examples as base64 text in a DataFrame format; the flavor decodes them.
         split = {"columns": ["inputs"], "data": [[e] for e in encoded]}
         body = {"dataframe_split": split, "params": {"signature_name": "classification"}}
         assert [round(r["scores"][1], 4) for r in predictions(url, body)] == README_SCORES

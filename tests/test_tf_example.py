@@ -251,7 +251,13 @@ def test_serialized_examples_sent_as_base64_text():
     text = [base64.b64encode(_float_example(x=x)).decode() for x in (2.0, 4.0)]
     got = model.predict(pd.DataFrame({"inputs": text}), params=params)["outputs"]
     np.testing.assert_allclose(got, [3.0, 4.0])  # y = x / 2 + 2
-    with pytest.raises(mlflow.exceptions.MlflowException, match=r"must be base64"):
-        model.predict({"inputs": ["x = 2.0"]}, params=params)
-    with pytest.raises(mlflow.exceptions.MlflowException, match=r"'inputs'"):
+    # MLflow's own JSON encoder wraps base64 in lines of 76 characters.
+    long = _float_example(x=6.0, x2=1.0, pad=7.0, pad2=8.0, pad3=9.0, pad4=10.0)
+    wrapped = base64.encodebytes(long).decode()
+    assert "\n" in wrapped.strip()
+    np.testing.assert_allclose(model.predict([wrapped], params=params)["outputs"], [[5.0]])
+    for bad in ("x = 2.0", "é"):
+        with pytest.raises(mlflow.exceptions.MlflowException, match=r"must be base64"):
+            model.predict({"inputs": [bad]}, params=params)
+    with pytest.raises(mlflow.exceptions.MlflowException, match=r"'inputs'.*row\(s\) \[1\]"):
         model.predict(pd.DataFrame({"inputs": [text[0], None]}), params=params)
