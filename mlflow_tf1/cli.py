@@ -206,15 +206,13 @@ def _saved_model_report(
     _load_tensorflow()
     import tensorflow as tf
 
-    from mlflow_tf1.examples import find_parser
+    from mlflow_tf1.examples import example_config, inspect_parser
     from mlflow_tf1.metadata import inspect_saved_model, read_saved_model, tag_sets
 
     info, meta_graph = inspect_saved_model(path, meta_graph_tags)
     signatures = {key: sig.to_dict() for key, sig in info.signatures.items()}
     for key, sig in info.signatures.items():
-        parser = find_parser(meta_graph, sig)
-        if parser is not None:
-            signatures[key]["example_features"] = parser.feature_spec()
+        signatures[key].update(example_config(inspect_parser(meta_graph, sig)))
     op_audit = _op_audit(info, meta_graph)
     if op_audit and not allow_unsafe_ops:
         reason = "the op audit found unsafe ops; --allow-unsafe-ops loads the graph"
@@ -343,6 +341,8 @@ def _render_signature(key: str, sig: dict[str, Any], backend: str, reason: str |
             for k, f in features.items()
         ]
         lines.append(_table(rows, ("FEATURE", "DTYPE", "KIND", "SHAPE", "DEFAULT"), indent=4))
+    if sig.get("raw_rows_refused"):
+        lines.append(f"  tf.Example protos only: raw columns refused, {sig['raw_rows_refused']}")
     return "\n".join(lines)
 
 

@@ -11,6 +11,7 @@ would produce, without serializing anything.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -18,6 +19,12 @@ import tensorflow as tf
 from mlflow_tf1.metadata import SignatureInfo, TensorInfo
 
 _PARSERS = {"ParseExample", "ParseExampleV2"}
+_OTHER_PARSERS = {
+    "ParseSingleExample",
+    "ParseSequenceExample",
+    "ParseSequenceExampleV2",
+    "ParseSingleSequenceExample",
+}
 _PASS_THROUGH = {"Identity", "Reshape"}
 
 
@@ -57,7 +64,14 @@ class ExampleParser:
 
 
 def find_parser(meta_graph, signature: SignatureInfo) -> ExampleParser | None:
-    """The example parser behind a one-string-input signature, if there is one."""
+    """The example parser behind a one-string-input signature, if raw columns can feed it."""
+    found = inspect_parser(meta_graph, signature)
+    return found if isinstance(found, ExampleParser) else None
+
+
+def inspect_parser(meta_graph, signature: SignatureInfo) -> ExampleParser | str | None:
+    """The example parser behind a one-string-input signature; or, when its
+    serialized input is parsed in a way raw columns can't feed, why not; else None."""
     if len(signature.inputs) != 1:
         return None
     (info,) = signature.inputs.values()
@@ -74,15 +88,38 @@ def find_parser(meta_graph, signature: SignatureInfo) -> ExampleParser | None:
                 reached.add(consumer)
                 if nodes[consumer].op in _PASS_THROUGH:
                     frontier.append(consumer)
-    parsers = [nodes[n] for n in reached if nodes[n].op in _PARSERS]
-    if len(parsers) != 1:
+    parsers = [nodes[n] for n in reached if nodes[n].op in _PARSERS | _OTHER_PARSERS]
+    if not parsers:
         return None
+    if len(parsers) > 1:
+        return f"it feeds {len(parsers)} parse nodes"
     parser = parsers[0]
+    problem = _unsupported(parser)
+    if problem is not None:
+        return problem
     features = _features(parser, nodes)
     if features is None:
-        return None
+        return f"the feature keys of {parser.name} are not constants"
     others = [n for n in reached if n != parser.name and nodes[n].op not in _PASS_THROUGH]
     return ExampleParser(info.key, parser.name, features, direct=not others)
+
+
+def example_config(found: ExampleParser | str | None) -> dict[str, Any]:
+    """What ``MLmodel`` records of a signature's example parsing, from ``inspect_parser``."""
+    if isinstance(found, ExampleParser):
+        return {"example_features": found.feature_spec()}
+    return {"raw_rows_refused": f"because {found}"} if found else {}
+
+
+def _unsupported(parser) -> str | None:
+    if parser.op not in _PARSERS:
+        return f"it is parsed by a {parser.op} node"
+    problems = []
+    if parser.op == "ParseExampleV2" and parser.attr["ragged_value_types"].list.type:
+        problems.append("ragged features (tf.io.RaggedFeature)")
+    if any(d.size == -1 for shape in parser.attr["dense_shapes"].list.shape for d in shape.dim):
+        problems.append("sequence features (FixedLenSequenceFeature)")
+    return f"it has {' and '.join(problems)}" if problems else None
 
 
 def _consumers(graph_def) -> dict[str, list[str]]:
@@ -123,11 +160,9 @@ def _features(parser, nodes) -> dict[str, TensorInfo] | None:
         dense_keys = _keys(nodes, inputs[2 + n_sparse : 2 + n_sparse + n_dense])
         defaults = inputs[2 + n_sparse + n_dense :]
     else:
-        if attr["ragged_value_types"].list.type:
-            return None  # ragged outputs have no COO form to feed
         sparse_keys, dense_keys = _keys(nodes, [inputs[2]]), _keys(nodes, [inputs[3]])
         defaults = inputs[5:]
-    if sparse_keys is None or dense_keys is None or any(-1 in s for s in dense_shapes):
+    if sparse_keys is None or dense_keys is None:
         return None
     features: dict[str, TensorInfo] = {}
     for i, (key, dtype) in enumerate(zip(sparse_keys, sparse_types, strict=True)):

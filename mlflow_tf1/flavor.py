@@ -262,9 +262,11 @@ def _write_model(
 
 
 def _signature_configs(info, model) -> dict[str, dict]:
+    from mlflow_tf1.examples import example_config
+
     configs = {k: s.to_dict() for k, s in info.signatures.items()}
-    for key, parser in model.parsers.items():
-        configs[key]["example_features"] = parser.feature_spec()
+    for key, config in configs.items():
+        config.update(example_config(model.parsers.get(key) or model.protos_only.get(key)))
     return configs
 
 

@@ -88,6 +88,9 @@ class TF1PyfuncModel:
     def _run(self, name: str, signature, data: Any) -> dict[str, Any]:
         parser = self._model.parsers.get(name)
         if parser is None:
+            why = self._model.protos_only.get(name)
+            if why is not None:
+                data = _serialized_examples(data, name, signature.info, why)
             return signature.run(prepare_feeds(data, signature.info))
         if _holds(data, parser.input_key):
             data = decode_base64_examples(data, parser.input_key, name)
@@ -131,6 +134,19 @@ def _empty_feeds(info) -> dict[str, Any] | None:
         else:
             feeds[key] = np.zeros((0, *[max(d, 0) for d in t.shape[1:]]), dtype)
     return feeds
+
+
+def _serialized_examples(data: Any, name: str, info, why: str) -> Any:
+    """Protos only: raw feature columns are refused with the reason, base64 text decoded."""
+    (key,) = info.inputs
+    if not _holds(data, key):
+        raise MlflowException(
+            f"Signature '{name}' takes serialized tf.Examples in '{key}'; raw feature columns "
+            f"can't be fed to it because {why}. Send the serialized protos (bytes; base64 text "
+            'or {"b64": ...} in JSON).',
+            error_code=INVALID_PARAMETER_VALUE,
+        )
+    return decode_base64_examples(data, key, name)
 
 
 def _holds(data: Any, key: str) -> bool:

@@ -27,7 +27,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 from mlflow_tf1.audit import mutates_state
-from mlflow_tf1.examples import find_parser
+from mlflow_tf1.examples import ExampleParser, inspect_parser
 from mlflow_tf1.metadata import SignatureInfo, TensorInfo
 
 _logger = logging.getLogger(__name__)
@@ -260,7 +260,10 @@ class LoadedSavedModel:
         # Never warmed up or replayed: calling them changes what later calls see.
         self.stateful = {k for k, i in signatures.items() if mutates_state(meta_graph, i)}
         # tf.Example signatures also get a callable fed at the parser's outputs.
-        self.parsers = {k: p for k, i in signatures.items() if (p := find_parser(meta_graph, i))}
+        found = {k: inspect_parser(meta_graph, i) for k, i in signatures.items()}
+        self.parsers = {k: p for k, p in found.items() if isinstance(p, ExampleParser)}
+        # Signatures parsing tf.Examples in ways raw columns can't feed: why not.
+        self.protos_only = {k: p for k, p in found.items() if isinstance(p, str)}
         signatures = dict(signatures)
         for key, parser in self.parsers.items():
             if parser.direct:

@@ -261,3 +261,36 @@ def test_serialized_examples_sent_as_base64_text():
             model.predict({"inputs": [bad]}, params=params)
     with pytest.raises(mlflow.exceptions.MlflowException, match=r"'inputs'.*row\(s\) \[1\]"):
         model.predict(pd.DataFrame({"inputs": [text[0], None]}), params=params)
+
+
+def test_examples_parsed_as_sequences_take_protos_and_refuse_raw_columns(tmp_path):
+    from tests import tf1_models
+
+    export = tmp_path / "export"
+    tf1_models.build_sequence_features(export)
+    model = mlflow.pyfunc.load_model(mlflow_tf1.log_model(str(export)).model_uri)
+    protos = np.array(
+        [_sequence_example([1.0, 2.0, 3.0], 2.0, [1]), _sequence_example([4.0], None, [2, 3])],
+        object,
+    )
+    want = session_predict(export, "serving_default", {"examples": protos})["y"]
+    np.testing.assert_allclose(want, [13.0, 9.0])  # (1 + 2 + 3) * 2 + 1; 4 * 1 + 2 + 3
+    np.testing.assert_allclose(model.predict({"examples": protos})["y"], want)
+    config = model.metadata.flavors["tf1"]["signatures"]["serving_default"]
+    assert "ragged features" in config["raw_rows_refused"]
+    assert "sequence features" in config["raw_rows_refused"]
+    frame = pd.DataFrame({"seq": [[1.0, 2.0]], "w": [2.0]})
+    with pytest.raises(
+        mlflow.exceptions.MlflowException,
+        match=r"takes serialized tf.Examples in 'examples'; raw feature columns can't be fed.*ragged",
+    ):
+        model.predict(frame)
+
+
+def _sequence_example(seq: list[float], w: float | None, r: list[int]) -> bytes:
+    example = tf.train.Example()
+    example.features.feature["seq"].float_list.value.extend(seq)
+    if w is not None:
+        example.features.feature["w"].float_list.value.append(w)
+    example.features.feature["r"].int64_list.value.extend(r)
+    return example.SerializeToString()

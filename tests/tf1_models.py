@@ -421,6 +421,31 @@ def build_estimator_style(export_dir: PathLike) -> None:
         _save(sess, export_dir, signatures).save()
 
 
+def build_sequence_features(export_dir: PathLike) -> None:
+    """tf.Examples parsed into features raw columns can't be fed as: a sequence and a ragged one.
+
+    ``serving_default`` (predict, input ``examples``) -> ``y`` = sum(seq) * w + sum(r), with
+    ``seq`` a FixedLenSequenceFeature (float, padded with 0), ``w`` float default 1.0 and
+    ``r`` a RaggedFeature (int64).
+    """
+    with _tf1_session() as sess:
+        serialized = v1.placeholder(tf.string, [None], name="input_example_tensor")
+        features = v1.io.parse_example(
+            serialized,
+            {
+                "seq": v1.io.FixedLenSequenceFeature(
+                    [], tf.float32, allow_missing=True, default_value=0.0
+                ),
+                "w": v1.io.FixedLenFeature([], tf.float32, default_value=1.0),
+                "r": tf.io.RaggedFeature(tf.int64),
+            },
+        )
+        ragged_sum = tf.cast(tf.reduce_sum(features["r"], axis=1), tf.float32)
+        y = tf.reduce_sum(features["seq"], axis=1) * features["w"] + ragged_sum
+        signatures = {DEFAULT_SIGNATURE: _signature({"examples": serialized}, {"y": y})}
+        _save(sess, export_dir, signatures).save()
+
+
 def build_reads_files(export_dir: PathLike) -> None:
     """A graph that reads any file it is given (``ReadFile``) and calls Python (``PyFunc``).
 
