@@ -371,6 +371,8 @@ def _tensor_text(tensor: dict[str, Any]) -> str:
 def _default_text(feature: dict[str, Any]) -> str:
     if feature["kind"] == "var_len":
         return "(absent: empty)"
+    if feature["kind"] == "sequence":
+        return f"(absent: empty; padded with {json.dumps(feature['default'][0])})"
     return "required" if feature.get("default") is None else json.dumps(feature["default"])
 
 

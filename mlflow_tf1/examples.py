@@ -55,12 +55,18 @@ class ExampleParser:
         return {
             key: {
                 "dtype": t.dtype,
-                "kind": "var_len" if t.encoding == "coo_sparse" else "fixed_len",
+                "kind": _kind(t),
                 **({"shape": list(t.shape[1:])} if t.encoding == "dense" else {}),
                 **({"default": t.default} if t.encoding == "dense" else {}),
             }
             for key, t in self.features.items()
         }
+
+
+def _kind(feature: TensorInfo) -> str:
+    if feature.encoding == "coo_sparse":
+        return "var_len"
+    return "sequence" if is_sequence(feature) else "fixed_len"
 
 
 def find_parser(meta_graph, signature: SignatureInfo) -> ExampleParser | None:
@@ -101,7 +107,14 @@ def inspect_parser(meta_graph, signature: SignatureInfo) -> ExampleParser | str 
     if features is None:
         return f"the feature keys of {parser.name} are not constants"
     others = [n for n in reached if n != parser.name and nodes[n].op not in _PASS_THROUGH]
+    if others and any(is_sequence(t) for t in features.values()):
+        return "it has sequence features and its input is also read beyond the parser"
     return ExampleParser(info.key, parser.name, features, direct=not others)
+
+
+def is_sequence(feature: TensorInfo) -> bool:
+    """A FixedLenSequenceFeature: any number of values per row, padded by the parser."""
+    return feature.feature and feature.shape is not None and feature.shape[1:2] == (-1,)
 
 
 def example_config(found: ExampleParser | str | None) -> dict[str, Any]:
@@ -117,8 +130,9 @@ def _unsupported(parser) -> str | None:
     problems = []
     if parser.op == "ParseExampleV2" and parser.attr["ragged_value_types"].list.type:
         problems.append("ragged features (tf.io.RaggedFeature)")
-    if any(d.size == -1 for shape in parser.attr["dense_shapes"].list.shape for d in shape.dim):
-        problems.append("sequence features (FixedLenSequenceFeature)")
+    shapes = parser.attr["dense_shapes"].list.shape
+    if any(d.size == -1 for shape in shapes for d in list(shape.dim)[1:]):
+        problems.append("dense features of unknown inner shape")
     return f"it has {' and '.join(problems)}" if problems else None
 
 
@@ -176,6 +190,9 @@ def _features(parser, nodes) -> dict[str, TensorInfo] | None:
     ):
         default = _const(nodes, defaults[i])
         default = None if default is None or default.size == 0 else _plain(default, dtype)
+        if shape[:1] == (-1,):
+            # FixedLenSequenceFeature: rows padded to the longest with this value (or zero).
+            default = default or ["" if dtype == "string" else 0]
         features[key] = TensorInfo(
             key,
             dtype,

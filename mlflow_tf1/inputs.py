@@ -171,6 +171,8 @@ def _describe_inputs(signature: SignatureInfo) -> str:
 def _convert(value: Any, info: TensorInfo) -> Any:
     if info.encoding == "coo_sparse":
         return _to_sparse(value, info)
+    if info.feature and info.shape is not None and info.shape[1:2] == (-1,):
+        return _pad_sequences(value, info)
     if isinstance(value, pd.Series) and info.dtype == "string" and _is_text_dtype(value.dtype):
         value = _arrow_text(value).cast(pa.binary()).to_numpy(zero_copy_only=False)
     if info.default is not None:
@@ -429,6 +431,35 @@ def _refuse_missing(value: Any, info: TensorInfo) -> None:
             f"Feature '{info.key}' is required (the graph has no default) but is missing "
             f"in row(s) {rows[:10]}."
         )
+
+
+def _pad_sequences(value: Any, info: TensorInfo) -> np.ndarray:
+    """A sequence feature: each row's values (a list, one value, or none when missing),
+    padded to the longest row with the graph's default, as the parser pads them."""
+    if isinstance(value, pd.Series):
+        value = _series_values(value)
+    if not isinstance(value, (list, tuple, np.ndarray)) or np.ndim(value) == 0:
+        raise _invalid(f"Feature '{info.key}' is a sequence: pass one list of values per row.")
+    inner = info.shape[2:]
+    dtype = object if info.dtype == "string" else None
+    try:
+        rows = [
+            np.asarray([] if _is_missing(cell) else cell, dtype=dtype).reshape(-1, *inner)
+            for cell in value
+        ]
+    except ValueError:
+        raise _invalid(
+            f"Feature '{info.key}' is a sequence of values of shape {list(inner)}; "
+            "a row's values don't split into that shape."
+        ) from None
+    lengths = np.array([len(r) for r in rows], dtype=np.int64)
+    filled = _cast(np.concatenate(rows) if rows else np.zeros((0, *inner)), info)
+    pad = _cast(np.asarray(info.default, dtype=dtype), info)[0]
+    out = np.full((len(rows), int(lengths.max(initial=0)), *inner), pad, dtype=filled.dtype)
+    row_of = np.repeat(np.arange(len(rows)), lengths)
+    position = np.arange(len(filled)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    out[row_of, position] = filled
+    return out
 
 
 def _fill_missing(value: Any, info: TensorInfo) -> Any:

@@ -263,34 +263,43 @@ def test_serialized_examples_sent_as_base64_text():
         model.predict(pd.DataFrame({"inputs": [text[0], None]}), params=params)
 
 
-def test_examples_parsed_as_sequences_take_protos_and_refuse_raw_columns(tmp_path):
+def test_sequence_features_from_lists_and_ragged_ones_protos_only(tmp_path):
     from tests import tf1_models
 
     export = tmp_path / "export"
     tf1_models.build_sequence_features(export)
     model = mlflow.pyfunc.load_model(mlflow_tf1.log_model(str(export)).model_uri)
-    protos = np.array(
-        [_sequence_example([1.0, 2.0, 3.0], 2.0, [1]), _sequence_example([4.0], None, [2, 3])],
-        object,
-    )
+    rows = [{"seq": [1.0, 2.0, 3.0], "w": [2.0]}, {"seq": [4.0]}, {"w": [3.0]}]
+    protos = np.array([_example_of(r) for r in rows], dtype=object)
     want = session_predict(export, "serving_default", {"examples": protos})["y"]
-    np.testing.assert_allclose(want, [13.0, 9.0])  # (1 + 2 + 3) * 2 + 1; 4 * 1 + 2 + 3
-    np.testing.assert_allclose(model.predict({"examples": protos})["y"], want)
-    config = model.metadata.flavors["tf1"]["signatures"]["serving_default"]
-    assert "ragged features" in config["raw_rows_refused"]
-    assert "sequence features" in config["raw_rows_refused"]
-    frame = pd.DataFrame({"seq": [[1.0, 2.0]], "w": [2.0]})
+    # Padded with -1 to the longest row (3): 6 * 2; (4 - 1 - 1) * 1; (-3) * 3.
+    np.testing.assert_allclose(want, [12.0, 2.0, -9.0])
+    frame = pd.DataFrame({"seq": [[1.0, 2.0, 3.0], 4.0, None], "w": [2.0, None, 3.0]})
+    np.testing.assert_allclose(model.predict(frame)["y"], want)
+    config = model.metadata.flavors["tf1"]["signatures"]
+    assert config["serving_default"]["example_features"]["seq"] == {
+        "dtype": "float32",
+        "kind": "sequence",
+        "shape": [-1],
+        "default": [-1.0],
+    }
+    assert "ragged features" in config["ragged"]["raw_rows_refused"]
+    ragged = np.array([_example_of({"r": [1, 2]}), _example_of({"r": [5]})], dtype=object)
+    got = model.predict({"examples": ragged}, params={"signature_name": "ragged"})["total"]
+    np.testing.assert_array_equal(got, [3, 5])
     with pytest.raises(
         mlflow.exceptions.MlflowException,
-        match=r"takes serialized tf.Examples in 'examples'; raw feature columns can't be fed.*ragged",
+        match=r"'ragged' takes serialized tf.Examples in 'examples'; raw feature columns can't",
     ):
-        model.predict(frame)
+        model.predict(pd.DataFrame({"r": [[1, 2]]}), params={"signature_name": "ragged"})
 
 
-def _sequence_example(seq: list[float], w: float | None, r: list[int]) -> bytes:
+def _example_of(row: dict) -> bytes:
     example = tf.train.Example()
-    example.features.feature["seq"].float_list.value.extend(seq)
-    if w is not None:
-        example.features.feature["w"].float_list.value.append(w)
-    example.features.feature["r"].int64_list.value.extend(r)
+    for key, values in row.items():
+        feature = example.features.feature[key]
+        if key == "r":
+            feature.int64_list.value.extend(values)
+        else:
+            feature.float_list.value.extend(values)
     return example.SerializeToString()

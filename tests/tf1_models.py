@@ -422,27 +422,29 @@ def build_estimator_style(export_dir: PathLike) -> None:
 
 
 def build_sequence_features(export_dir: PathLike) -> None:
-    """tf.Examples parsed into features raw columns can't be fed as: a sequence and a ragged one.
+    """tf.Examples with a sequence feature, and with a ragged one raw columns can't feed.
 
-    ``serving_default`` (predict, input ``examples``) -> ``y`` = sum(seq) * w + sum(r), with
-    ``seq`` a FixedLenSequenceFeature (float, padded with 0), ``w`` float default 1.0 and
-    ``r`` a RaggedFeature (int64).
+    ``serving_default`` (predict, input ``examples``) -> ``y`` = sum(seq) * w, with ``seq`` a
+    FixedLenSequenceFeature (float, padded with -1.0, so padding shows in the sum) and
+    ``w`` float default 1.0. ``ragged`` (input ``examples``) -> ``total`` = sum(r), ``r`` a
+    RaggedFeature (int64).
     """
     with _tf1_session() as sess:
         serialized = v1.placeholder(tf.string, [None], name="input_example_tensor")
-        features = v1.io.parse_example(
-            serialized,
-            {
-                "seq": v1.io.FixedLenSequenceFeature(
-                    [], tf.float32, allow_missing=True, default_value=0.0
-                ),
-                "w": v1.io.FixedLenFeature([], tf.float32, default_value=1.0),
-                "r": tf.io.RaggedFeature(tf.int64),
-            },
-        )
-        ragged_sum = tf.cast(tf.reduce_sum(features["r"], axis=1), tf.float32)
-        y = tf.reduce_sum(features["seq"], axis=1) * features["w"] + ragged_sum
-        signatures = {DEFAULT_SIGNATURE: _signature({"examples": serialized}, {"y": y})}
+        spec = {
+            "seq": v1.io.FixedLenSequenceFeature(
+                [], tf.float32, allow_missing=True, default_value=-1.0
+            ),
+            "w": v1.io.FixedLenFeature([], tf.float32, default_value=1.0),
+        }
+        features = v1.io.parse_example(serialized, spec)
+        y = tf.reduce_sum(features["seq"], axis=1) * features["w"]
+        other = v1.placeholder(tf.string, [None], name="ragged_examples")
+        ragged = v1.io.parse_example(other, {"r": tf.io.RaggedFeature(tf.int64)})["r"]
+        signatures = {
+            DEFAULT_SIGNATURE: _signature({"examples": serialized}, {"y": y}),
+            "ragged": _signature({"examples": other}, {"total": tf.reduce_sum(ragged, axis=1)}),
+        }
         _save(sess, export_dir, signatures).save()
 
 
