@@ -306,3 +306,13 @@ def test_taxi_nullable_bigint_columns(spark, taxi):
     got = _score_taxi(spark, uri, table.limit(2000))
     assert got["trip_start_timestamp"].tolist() == rows["trip_start_timestamp"][:2000].tolist()
     np.testing.assert_allclose(np.stack(got["scores"]), oracle["scores"][:2000], rtol=1e-5)
+
+
+def test_taxi_with_the_opt_in_feature_signature(spark, taxi):
+    csv, _, _, oracle, _ = taxi
+    export = corpus_path("tfx/chicago_taxi_estimator/1646034756")
+    signature = mlflow_tf1.infer_feature_signature(export)
+    uri = mlflow_tf1.log_model(str(export), name="taxi_features", signature=signature).model_uri
+    table = spark.read.csv(str(csv), header=True, inferSchema=True)
+    got = _score_taxi(spark, uri, table)
+    np.testing.assert_allclose(np.stack(got["scores"]), oracle["scores"], rtol=1e-5)
