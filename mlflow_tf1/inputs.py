@@ -174,7 +174,12 @@ def _convert(value: Any, info: TensorInfo) -> Any:
     if info.feature and info.shape is not None and info.shape[1:2] == (-1,):
         return _pad_sequences(value, info)
     if isinstance(value, pd.Series) and info.dtype == "string" and _is_text_dtype(value.dtype):
-        value = _arrow_text(value).cast(pa.binary()).to_numpy(zero_copy_only=False)
+        text = _arrow_text(value).cast(pa.binary())
+        if text.null_count and info.default is not None and len(info.default) == 1:
+            default = info.default[0]
+            default = default.encode() if isinstance(default, str) else default
+            text = text.fill_null(pa.scalar(default, pa.binary()))
+        value = text.to_numpy(zero_copy_only=False)
     if info.default is not None:
         value = _fill_missing(value, info)
     elif info.feature:
@@ -198,7 +203,11 @@ def _to_array(value: Any, info: TensorInfo) -> np.ndarray:
     if dtype is object and _kind(value) not in _PLAIN_TEXT:
         value = _unwrap_b64(value)
     if _is_sequence(value) and len(value) and _is_sequence(value[0]):
-        # Cells holding lists or arrays: one row each.
+        # Cells holding lists or arrays: one row each (numpy stacks equal rows in C).
+        with contextlib.suppress(ValueError):
+            stacked = np.array(list(value), dtype=dtype)
+            if stacked.ndim > 1 and (dtype is None or not _is_sequence(stacked.flat[0])):
+                return stacked
         try:
             return np.stack([np.asarray(v, dtype=dtype) for v in value])
         except ValueError:
@@ -546,15 +555,22 @@ def _to_sparse(value: Any, info: TensorInfo) -> tf.compat.v1.SparseTensorValue:
         )
     if value.dtype != object or _kind(value) in _SCALARS:
         return _scalar_column_to_sparse(value, info)
-    rows = [[] if _is_missing(v) else list(v) if _is_sequence(v) else [v] for v in value]
-    indices = [(i, j) for i, row in enumerate(rows) for j in range(len(row))]
-    flat = [x for row in rows for x in row]
-    values = _cast(np.asarray(flat) if flat else np.zeros(0), info)
-    width = max((len(r) for r in rows), default=0)
+    return _cells_to_sparse(value, info)
+
+
+def _cells_to_sparse(column: np.ndarray, info: TensorInfo) -> tf.compat.v1.SparseTensorValue:
+    """Cells holding lists, single values or nothing: pandas' ``explode`` lays them out
+    in C, one value per line labelled with its row (missing values are left out)."""
+    exploded = pd.Series(column, dtype=object, copy=False).explode()
+    flat = exploded.to_numpy()
+    present = ~pd.isna(flat)
+    rows = np.asarray(exploded.index, dtype=np.int64)[present]
+    positions = np.arange(len(rows)) - np.searchsorted(rows, np.arange(len(column)))[rows]
+    values = flat[present]
+    values = _cast(_to_array(values, info) if len(values) else np.zeros(0), info)
+    width = int(positions.max()) + 1 if len(positions) else 0
     return tf.compat.v1.SparseTensorValue(
-        np.asarray(indices, np.int64).reshape(-1, 2),
-        values,
-        np.asarray([len(rows), width], np.int64),
+        np.stack([rows, positions], axis=1), values, np.array([len(column), width], np.int64)
     )
 
 

@@ -303,3 +303,20 @@ def _example_of(row: dict) -> bytes:
         else:
             feature.float_list.value.extend(values)
     return example.SerializeToString()
+
+
+def test_var_len_cells_of_every_shape(tmp_path):
+    from tests import tf1_models
+
+    export = tmp_path / "export"
+    tf1_models.build_estimator_style(export)
+    model = mlflow.pyfunc.load_model(mlflow_tf1.log_model(str(export)).model_uri)
+    tags = [[], ("a",), np.array(["b", "a"], dtype=object), None, "a", ["b", "b", "b"]]
+    as_lists = [[], ["a"], ["b", "a"], [], ["a"], ["b", "b", "b"]]
+    scores = [[float(i), 0.0, 0.0] for i in range(len(tags))]
+    rows = [{"scores": s, "tags": t} for s, t in zip(scores, as_lists, strict=True)]
+    protos = np.array([_example(r) for r in rows], dtype=object)
+    want = session_predict(export, "serving_default", {"examples": protos})["score"]
+    frame = pd.DataFrame({"scores": scores, "tags": tags})
+    np.testing.assert_allclose(model.predict(frame)["score"], want, rtol=1e-6)
+    np.testing.assert_allclose(want - np.arange(6), [3, 103, 103, 3, 103, 3], rtol=1e-6)
