@@ -206,7 +206,9 @@ def _to_array(value: Any, info: TensorInfo) -> np.ndarray:
         # Cells holding lists or arrays: one row each (numpy stacks equal rows in C).
         with contextlib.suppress(ValueError):
             stacked = np.array(list(value), dtype=dtype)
-            if stacked.ndim > 1 and (dtype is None or not _is_sequence(stacked.flat[0])):
+            if stacked.ndim > 1 and (
+                dtype is None or stacked.size == 0 or not _is_sequence(stacked.flat[0])
+            ):
                 return stacked
         try:
             return np.stack([np.asarray(v, dtype=dtype) for v in value])
@@ -450,20 +452,31 @@ def _pad_sequences(value: Any, info: TensorInfo) -> np.ndarray:
     if not isinstance(value, (list, tuple, np.ndarray)) or np.ndim(value) == 0:
         raise _invalid(f"Feature '{info.key}' is a sequence: pass one list of values per row.")
     inner = info.shape[2:]
-    dtype = object if info.dtype == "string" else None
-    try:
-        rows = [
-            np.asarray([] if _is_missing(cell) else cell, dtype=dtype).reshape(-1, *inner)
-            for cell in value
-        ]
-    except ValueError:
-        raise _invalid(
-            f"Feature '{info.key}' is a sequence of values of shape {list(inner)}; "
-            "a row's values don't split into that shape."
-        ) from None
-    lengths = np.array([len(r) for r in rows], dtype=np.int64)
-    filled = _cast(np.concatenate(rows) if rows else np.zeros((0, *inner)), info)
-    pad = _cast(np.asarray(info.default, dtype=dtype), info)[0]
+    text = info.dtype == "string"
+    rows: list[np.ndarray | None] = []
+    for cell in value:
+        if _is_missing(cell):
+            rows.append(None)
+            continue
+        cell = np.asarray(_unwrap_b64(cell) if text else cell, dtype=object if text else None)
+        try:
+            rows.append(cell.reshape(-1, *inner))
+        except ValueError:
+            raise _invalid(
+                f"Feature '{info.key}' is a sequence of values of shape {list(inner)}; "
+                f"row {len(rows)} doesn't split into that shape."
+            ) from None
+    gaps = [
+        i for i, r in enumerate(rows) if r is not None and r.dtype == object and pd.isna(r).any()
+    ]
+    if gaps:
+        raise _invalid(f"Feature '{info.key}' has missing values inside row(s) {gaps[:10]}.")
+    lengths = np.array([0 if r is None else len(r) for r in rows], dtype=np.int64)
+    present = [
+        r for r in rows if r is not None and r.size
+    ]  # an empty float64 row would round int64
+    filled = _cast(np.concatenate(present) if present else np.zeros((0, *inner)), info)
+    pad = _cast(np.asarray(info.default, dtype=object if text else None), info)[0]
     out = np.full((len(rows), int(lengths.max(initial=0)), *inner), pad, dtype=filled.dtype)
     row_of = np.repeat(np.arange(len(rows)), lengths)
     position = np.arange(len(filled)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
@@ -560,13 +573,27 @@ def _to_sparse(value: Any, info: TensorInfo) -> tf.compat.v1.SparseTensorValue:
 
 def _cells_to_sparse(column: np.ndarray, info: TensorInfo) -> tf.compat.v1.SparseTensorValue:
     """Cells holding lists, single values or nothing: pandas' ``explode`` lays them out
-    in C, one value per line labelled with its row (missing values are left out)."""
+    in C, one value per line labelled with its row."""
+    odd = [i for i, v in enumerate(column) if isinstance(v, (Mapping, set, frozenset))]
+    if odd:  # one value each ({"b64": ...}), not their keys
+        column = column.copy()
+        for i in odd:
+            column[i] = [column[i]]
     exploded = pd.Series(column, dtype=object, copy=False).explode()
     flat = exploded.to_numpy()
-    present = ~pd.isna(flat)
-    rows = np.asarray(exploded.index, dtype=np.int64)[present]
+    lines = np.asarray(exploded.index, dtype=np.int64)
+    keep = np.ones(len(flat), dtype=bool)
+    for i in np.flatnonzero(pd.isna(flat)):
+        # A missing or empty cell explodes to one NA line; an NA inside a list is a value.
+        keep[i] = _is_sequence(column[lines[i]]) and len(column[lines[i]]) > 0
+    rows, values = lines[keep], flat[keep]
+    gaps = pd.isna(values)
+    if info.dtype == "string" and gaps.any():
+        raise _invalid(
+            f"Feature '{info.key}' has missing values inside the list(s) of row(s) "
+            f"{np.unique(rows[gaps])[:10].tolist()}."
+        )
     positions = np.arange(len(rows)) - np.searchsorted(rows, np.arange(len(column)))[rows]
-    values = flat[present]
     values = _cast(_to_array(values, info) if len(values) else np.zeros(0), info)
     width = int(positions.max()) + 1 if len(positions) else 0
     return tf.compat.v1.SparseTensorValue(

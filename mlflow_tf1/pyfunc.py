@@ -139,6 +139,8 @@ def _empty_feeds(info) -> dict[str, Any] | None:
 def _serialized_examples(data: Any, name: str, info, why: str) -> Any:
     """Protos only: raw feature columns are refused with the reason, base64 text decoded."""
     (key,) = info.inputs
+    if isinstance(data, pd.DataFrame) and data.shape[1] == 1 and _holds_protos(data.iloc[:, 0]):
+        data = data.set_axis([key], axis=1)  # the one input, whatever its column is named
     if not _holds(data, key):
         raise MlflowException(
             f"Signature '{name}' takes serialized tf.Examples in '{key}'; raw feature columns "
@@ -147,6 +149,12 @@ def _serialized_examples(data: Any, name: str, info, why: str) -> Any:
             error_code=INVALID_PARAMETER_VALUE,
         )
     return decode_base64_examples(data, key, name)
+
+
+def _holds_protos(column: pd.Series) -> bool:
+    """Bytes, base64 text or ``{"b64": ...}``: what a serialized-example column holds."""
+    kind = pd.api.types.infer_dtype(column, skipna=True)
+    return kind in ("bytes", "string") or (kind == "mixed" and isinstance(column.iloc[0], dict))
 
 
 def _holds(data: Any, key: str) -> bool:

@@ -320,3 +320,31 @@ def test_var_len_cells_of_every_shape(tmp_path):
     frame = pd.DataFrame({"scores": scores, "tags": tags})
     np.testing.assert_allclose(model.predict(frame)["score"], want, rtol=1e-6)
     np.testing.assert_allclose(want - np.arange(6), [3, 103, 103, 3, 103, 3], rtol=1e-6)
+
+
+def test_var_len_and_sequence_edge_cells(tmp_path):
+    import base64
+
+    from tests import tf1_models
+
+    export = tmp_path / "export"
+    tf1_models.build_estimator_style(export)
+    model = mlflow.pyfunc.load_model(mlflow_tf1.log_model(str(export)).model_uri)
+    b64 = {"b64": base64.b64encode(b"a").decode()}
+    scores = [[0.0, 0.0, 0.0]] * 3
+    frame = pd.DataFrame({"scores": scores, "tags": [b64, [b64, "b"], ["b"]]})
+    np.testing.assert_allclose(model.predict(frame)["score"], [103.0, 103.0, 3.0])
+    with pytest.raises(mlflow.exceptions.MlflowException, match=r"'tags'.*inside.*row\(s\) \[1\]"):
+        model.predict(pd.DataFrame({"scores": scores, "tags": [["a"], ["b", None], []]}))
+
+    export = tmp_path / "sequences"
+    tf1_models.build_sequence_features(export)
+    model = mlflow.pyfunc.load_model(mlflow_tf1.log_model(str(export)).model_uri)
+    frame = pd.DataFrame({"seq": [[1.0, np.nan], [], None]})  # NaN inside a row is a value
+    np.testing.assert_equal(model.predict(frame)["y"].to_numpy(), [np.nan, -2.0, -2.0])
+    with pytest.raises(mlflow.exceptions.MlflowException, match=r"'seq' has missing.*\[0\]"):
+        model.predict(pd.DataFrame({"seq": [[1.0, None]]}))
+    # Protos-only signatures take a one-column frame, whatever its name (Spark's "0").
+    ragged = np.array([_example_of({"r": [4, 5]})], dtype=object)
+    got = model.predict(pd.DataFrame({"0": ragged}), params={"signature_name": "ragged"})
+    assert got["total"].tolist() == [9]
