@@ -171,19 +171,24 @@ def _example(row: dict) -> bytes:
             feature.bytes_list.value.extend(v.encode() for v in values)
         elif key == "city":
             feature.bytes_list.value.extend(values)
-        elif key == "count":
+        elif key in ("count", "r"):
             feature.int64_list.value.extend(values)
         else:
             feature.float_list.value.extend(values)
     return example.SerializeToString()
 
 
-def test_estimator_style_fixture_defaults_multivalued_varlen_int64(tmp_path):
+@pytest.fixture(scope="module")
+def estimator(tmp_path_factory):
     from tests import tf1_models
 
-    export = tmp_path / "export"
+    export = tmp_path_factory.mktemp("estimator") / "export"
     tf1_models.build_estimator_style(export)
-    model = mlflow.pyfunc.load_model(mlflow_tf1.log_model(str(export)).model_uri)
+    return export, mlflow.pyfunc.load_model(mlflow_tf1.log_model(str(export)).model_uri)
+
+
+def test_estimator_style_fixture_defaults_multivalued_varlen_int64(estimator):
+    export, model = estimator
     rows = [
         {"age": [20.0], "scores": [1.0, 2.0, 3.0], "tags": ["a", "b"], "count": [4]},
         {"scores": [0.5, 0.5, 0.5], "tags": [], "city": [b"paris"]},  # defaults for the rest
@@ -270,7 +275,7 @@ def test_sequence_features_from_lists_and_ragged_ones_protos_only(tmp_path):
     tf1_models.build_sequence_features(export)
     model = mlflow.pyfunc.load_model(mlflow_tf1.log_model(str(export)).model_uri)
     rows = [{"seq": [1.0, 2.0, 3.0], "w": [2.0]}, {"seq": [4.0]}, {"w": [3.0]}]
-    protos = np.array([_example_of(r) for r in rows], dtype=object)
+    protos = np.array([_example(r) for r in rows], dtype=object)
     want = session_predict(export, "serving_default", {"examples": protos})["y"]
     # Padded with -1 to the longest row (3): 6 * 2; (4 - 1 - 1) * 1; (-3) * 3.
     np.testing.assert_allclose(want, [12.0, 2.0, -9.0])
@@ -284,7 +289,7 @@ def test_sequence_features_from_lists_and_ragged_ones_protos_only(tmp_path):
         "default": [-1.0],
     }
     assert "ragged features" in config["ragged"]["raw_rows_refused"]
-    ragged = np.array([_example_of({"r": [1, 2]}), _example_of({"r": [5]})], dtype=object)
+    ragged = np.array([_example({"r": [1, 2]}), _example({"r": [5]})], dtype=object)
     got = model.predict({"examples": ragged}, params={"signature_name": "ragged"})["total"]
     np.testing.assert_array_equal(got, [3, 5])
     with pytest.raises(
@@ -294,23 +299,8 @@ def test_sequence_features_from_lists_and_ragged_ones_protos_only(tmp_path):
         model.predict(pd.DataFrame({"r": [[1, 2]]}), params={"signature_name": "ragged"})
 
 
-def _example_of(row: dict) -> bytes:
-    example = tf.train.Example()
-    for key, values in row.items():
-        feature = example.features.feature[key]
-        if key == "r":
-            feature.int64_list.value.extend(values)
-        else:
-            feature.float_list.value.extend(values)
-    return example.SerializeToString()
-
-
-def test_var_len_cells_of_every_shape(tmp_path):
-    from tests import tf1_models
-
-    export = tmp_path / "export"
-    tf1_models.build_estimator_style(export)
-    model = mlflow.pyfunc.load_model(mlflow_tf1.log_model(str(export)).model_uri)
+def test_var_len_cells_of_every_shape(estimator):
+    export, model = estimator
     tags = [[], ("a",), np.array(["b", "a"], dtype=object), None, "a", ["b", "b", "b"]]
     as_lists = [[], ["a"], ["b", "a"], [], ["a"], ["b", "b", "b"]]
     scores = [[float(i), 0.0, 0.0] for i in range(len(tags))]
@@ -322,14 +312,12 @@ def test_var_len_cells_of_every_shape(tmp_path):
     np.testing.assert_allclose(want - np.arange(6), [3, 103, 103, 3, 103, 3], rtol=1e-6)
 
 
-def test_var_len_and_sequence_edge_cells(tmp_path):
+def test_var_len_and_sequence_edge_cells(estimator, tmp_path):
     import base64
 
     from tests import tf1_models
 
-    export = tmp_path / "export"
-    tf1_models.build_estimator_style(export)
-    model = mlflow.pyfunc.load_model(mlflow_tf1.log_model(str(export)).model_uri)
+    _, model = estimator
     b64 = {"b64": base64.b64encode(b"a").decode()}
     scores = [[0.0, 0.0, 0.0]] * 3
     frame = pd.DataFrame({"scores": scores, "tags": [b64, [b64, "b"], ["b"]]})
@@ -345,6 +333,6 @@ def test_var_len_and_sequence_edge_cells(tmp_path):
     with pytest.raises(mlflow.exceptions.MlflowException, match=r"'seq' has missing.*\[0\]"):
         model.predict(pd.DataFrame({"seq": [[1.0, None]]}))
     # Protos-only signatures take a one-column frame, whatever its name (Spark's "0").
-    ragged = np.array([_example_of({"r": [4, 5]})], dtype=object)
+    ragged = np.array([_example({"r": [4, 5]})], dtype=object)
     got = model.predict(pd.DataFrame({"0": ragged}), params={"signature_name": "ragged"})
     assert got["total"].tolist() == [9]
