@@ -288,12 +288,15 @@ def decode_base64_examples(data: Any, key: str, signature: str) -> Any:
 
 def _base64_column(column: Any, key: str, signature: str) -> np.ndarray | None:
     """The decoded bytes, or None when ``column`` is not all text (bytes, gaps, ...)."""
-    if isinstance(column, (pd.Series, np.ndarray)):
-        if column.ndim != 1:
-            return None
-        column = column.tolist()
-    if not isinstance(column, list) or pd.api.types.infer_dtype(column, skipna=False) != "string":
+    if isinstance(column, pd.Series):
+        column = column.to_numpy()  # text dtypes infer as "string" even with gaps
+    if isinstance(column, np.ndarray) and column.ndim != 1:
         return None
+    if not isinstance(column, (np.ndarray, list)):
+        return None
+    if pd.api.types.infer_dtype(column, skipna=False) != "string":
+        return None  # bytes (the common case, left as is), or gaps: prepare_feeds names them
+    column = column.tolist() if isinstance(column, np.ndarray) else column
     decoded = np.empty(len(column), dtype=object)
     try:
         decoded[:] = [base64.b64decode("".join(v.split()), validate=True) for v in column]
@@ -509,12 +512,17 @@ def _is_missing(v: Any) -> bool:
 def _scalar_column_to_sparse(column: np.ndarray, info: TensorInfo):
     """At most one value per row: vectorized, as this is the hot path of raw rows."""
     present = ~pd.isna(column)
-    rows = np.flatnonzero(present)
-    indices = np.stack([rows, np.zeros_like(rows)], axis=1).astype(np.int64)
     values = column[present]
     values = _cast(_to_array(values, info) if values.dtype == object else values, info)
-    width = 1 if rows.size else 0
-    return tf.compat.v1.SparseTensorValue(indices, values, np.array([len(column), width], np.int64))
+    return _one_per_row(np.flatnonzero(present), values, len(column))
+
+
+def _one_per_row(rows: np.ndarray, values: np.ndarray, n: int) -> tf.compat.v1.SparseTensorValue:
+    """COO parts of a sparse column holding one value in each of ``rows`` (of ``n``)."""
+    indices = np.stack([rows, np.zeros_like(rows)], axis=1).astype(np.int64)
+    return tf.compat.v1.SparseTensorValue(
+        indices, values, np.array([n, int(rows.size > 0)], np.int64)
+    )
 
 
 def _is_text_dtype(dtype: Any) -> bool:
@@ -537,9 +545,7 @@ def _text_column_to_sparse(column: pd.Series) -> tf.compat.v1.SparseTensorValue:
     text = _arrow_text(column)
     rows = np.flatnonzero(text.is_valid().to_numpy(zero_copy_only=False))
     values = text.drop_null().cast(pa.binary()).to_numpy(zero_copy_only=False)
-    indices = np.stack([rows, np.zeros_like(rows)], axis=1).astype(np.int64)
-    width = 1 if rows.size else 0
-    return tf.compat.v1.SparseTensorValue(indices, values, np.array([len(text), width], np.int64))
+    return _one_per_row(rows, values, len(text))
 
 
 def _to_sparse(value: Any, info: TensorInfo) -> tf.compat.v1.SparseTensorValue:
