@@ -7,8 +7,7 @@ outputs depend on. Both are walked here on the protobuf alone.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
+from mlflow_tf1.graphs import init_op_name, ops_of, reachable
 from mlflow_tf1.metadata import SignatureInfo
 
 # Op types whose effect reaches outside the tensors they are given.
@@ -38,78 +37,38 @@ MUTATING_OPS = {
 }  # fmt: skip
 
 
-def audit(
-    meta_graph, signatures: dict[str, SignatureInfo], init_op: str | None
-) -> dict[str, list[str]]:
+def audit(meta_graph, signatures: dict[str, SignatureInfo]) -> dict[str, list[str]]:
     """``{signature or INIT: sorted unsafe op types it can reach}``, only where non-empty."""
     nodes = {n.name: n for n in meta_graph.graph_def.node}
     functions = {f.signature.name: f for f in meta_graph.graph_def.library.function}
-    roots = {key: _output_nodes(sig) for key, sig in signatures.items()}
+    roots = {key: output_tensors(sig) for key, sig in signatures.items()}
+    init_op = init_op_name(meta_graph)
     if init_op is not None:
         roots[INIT] = [init_op]
     found = {}
     for key, names in roots.items():
-        ops = _unsafe_ops(_reachable(names, nodes), nodes, functions)
+        ops = ops_of(reachable(names, nodes), nodes, functions) & UNSAFE_OPS
         if ops:
             found[key] = sorted(ops)
     return found
 
 
-def mutates_state(meta_graph, signature: SignatureInfo) -> bool:
-    """Whether calling ``signature`` can change what later calls see."""
+def stateful_signatures(meta_graph, signatures: dict[str, SignatureInfo]) -> set[str]:
+    """The signatures whose call can change what later calls see (a counter's increment)."""
     nodes = {n.name: n for n in meta_graph.graph_def.node}
     functions = {f.signature.name: f for f in meta_graph.graph_def.library.function}
-    reached = _reachable(_output_nodes(signature), nodes)
-    ops = _ops(reached, nodes, functions)
-    return bool(ops & MUTATING_OPS)
+    return {
+        key
+        for key, sig in signatures.items()
+        if ops_of(reachable(output_tensors(sig), nodes), nodes, functions) & MUTATING_OPS
+    }
 
 
-def _output_nodes(signature: SignatureInfo) -> list[str]:
+def output_tensors(signature: SignatureInfo) -> list[str]:
     names = []
     for info in signature.outputs.values():
         names.extend([info.name] if info.name else info.components.values())
     return names
-
-
-def _node_name(tensor: str) -> str:
-    return tensor.lstrip("^").split(":")[0]
-
-
-def _reachable(tensors: Iterable[str], nodes: dict) -> set[str]:
-    """Every node an output depends on, control dependencies included."""
-    seen: set[str] = set()
-    stack = [_node_name(t) for t in tensors]
-    while stack:
-        name = stack.pop()
-        if name in seen or name not in nodes:
-            continue
-        seen.add(name)
-        stack.extend(_node_name(i) for i in nodes[name].input)
-    return seen
-
-
-def _unsafe_ops(reached: set[str], nodes: dict, functions: dict) -> set[str]:
-    return _ops(reached, nodes, functions) & UNSAFE_OPS
-
-
-def _ops(reached: set[str], nodes: dict, functions: dict) -> set[str]:
-    """Op types of the reached nodes and of every function body they call."""
-    ops: set[str] = set()
-    pending = [nodes[n] for n in reached]
-    visited_functions: set[str] = set()
-    while pending:
-        node = pending.pop()
-        ops.add(node.op)
-        # Calls into the function library (TF2 exports, Defun): audit the body too.
-        called = [node.op] if node.op in functions else []
-        for value in node.attr.values():  # f, body, cond, then_branch, ...
-            called.extend([value.func.name] if value.HasField("func") else [])
-            called.extend(f.name for f in value.list.func)
-        for name in called:
-            if name in functions and name not in visited_functions:
-                visited_functions.add(name)
-                pending.extend(functions[name].node_def)
-    return ops
 
 
 def describe(found: dict[str, list[str]]) -> str:

@@ -14,8 +14,6 @@ import pandas as pd
 
 from mlflow_tf1.metadata import SignatureInfo
 
-DEFAULT_MAX_BATCH_SIZE = 65_536
-
 
 def splittable(signature: SignatureInfo) -> bool:
     """Row-wise graphs only: every input and output has a leading batch dimension."""

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from mlflow_tf1.graphs import consumers
 from mlflow_tf1.metadata import SignatureInfo, TensorInfo
 
 _PARSERS = {"ParseExample", "ParseExampleV2"}
@@ -50,29 +51,56 @@ class ExampleParser:
             outputs=signature.outputs,
         )
 
-    def feature_spec(self) -> dict[str, dict]:
-        """The spec as recorded in ``MLmodel``: key -> dtype, kind, shape, default."""
+    def to_config(self) -> dict[str, Any]:
+        """As recorded in ``MLmodel``: the parser node and each feature's spec and tensor."""
         return {
-            key: {
-                "dtype": t.dtype,
-                "kind": _kind(t),
-                **({"shape": list(t.shape[1:])} if t.encoding == "dense" else {}),
-                **({"default": t.default} if t.encoding == "dense" else {}),
-            }
-            for key, t in self.features.items()
+            "example_input": self.input_key,
+            "example_parser": {"node": self.node, "direct": self.direct},
+            "example_features": {
+                key: {
+                    "dtype": t.dtype,
+                    "kind": _kind(t),
+                    **(
+                        {"shape": list(t.shape[1:]), "default": t.default, "name": t.name}
+                        if t.encoding == "dense"
+                        else {"components": dict(t.components)}
+                    ),
+                }
+                for key, t in self.features.items()
+            },
         }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> ExampleParser | None:
+        """The parser `to_config` recorded, or None for a signature without one."""
+        parser = config.get("example_parser")
+        if parser is None:
+            return None
+        features = {}
+        for key, f in config["example_features"].items():
+            if f["kind"] == "var_len":
+                shape, default, encoding = (-1, -1), [], "coo_sparse"
+            else:
+                shape, default, encoding = (-1, *f["shape"]), f.get("default"), "dense"
+            features[key] = TensorInfo.from_dict(
+                key,
+                {
+                    "dtype": f["dtype"],
+                    "shape": shape,
+                    "encoding": encoding,
+                    "default": default,
+                    "name": f.get("name"),
+                    "components": f.get("components"),
+                },
+                feature=True,
+            )
+        return cls(config["example_input"], parser["node"], features, bool(parser["direct"]))
 
 
 def _kind(feature: TensorInfo) -> str:
     if feature.encoding == "coo_sparse":
         return "var_len"
     return "sequence" if is_sequence(feature) else "fixed_len"
-
-
-def find_parser(meta_graph, signature: SignatureInfo) -> ExampleParser | None:
-    """The example parser behind a one-string-input signature, if raw columns can feed it."""
-    found = inspect_parser(meta_graph, signature)
-    return found if isinstance(found, ExampleParser) else None
 
 
 def inspect_parser(meta_graph, signature: SignatureInfo) -> ExampleParser | str | None:
@@ -84,12 +112,12 @@ def inspect_parser(meta_graph, signature: SignatureInfo) -> ExampleParser | str 
     if info.dtype != "string" or info.name is None:
         return None
     nodes = {n.name: n for n in meta_graph.graph_def.node}
-    consumers = _consumers(meta_graph.graph_def)
+    readers = consumers(meta_graph.graph_def)
     source = info.name.split(":")[0]
     reached, frontier = set(), [source]
     while frontier:
         name = frontier.pop()
-        for consumer in consumers.get(name, []):
+        for consumer in readers.get(name, []):
             if consumer not in reached:
                 reached.add(consumer)
                 if nodes[consumer].op in _PASS_THROUGH:
@@ -117,13 +145,6 @@ def is_sequence(feature: TensorInfo) -> bool:
     return feature.feature and feature.shape is not None and feature.shape[1:2] == (-1,)
 
 
-def example_config(found: ExampleParser | str | None) -> dict[str, Any]:
-    """What ``MLmodel`` records of a signature's example parsing, from ``inspect_parser``."""
-    if isinstance(found, ExampleParser):
-        return {"example_features": found.feature_spec()}
-    return {"raw_rows_refused": f"because {found}"} if found else {}
-
-
 def _unsupported(parser) -> str | None:
     if parser.op not in _PARSERS:
         return f"it is parsed by a {parser.op} node"
@@ -134,15 +155,6 @@ def _unsupported(parser) -> str | None:
     if any(d.size == -1 for shape in shapes for d in list(shape.dim)[1:]):
         problems.append("dense features of unknown inner shape")
     return f"it has {' and '.join(problems)}" if problems else None
-
-
-def _consumers(graph_def) -> dict[str, list[str]]:
-    result: dict[str, list[str]] = {}
-    for node in graph_def.node:
-        for name in node.input:
-            if not name.startswith("^"):
-                result.setdefault(name.split(":")[0], []).append(node.name)
-    return result
 
 
 def _const(nodes, name: str) -> np.ndarray | None:

@@ -34,19 +34,25 @@ from mlflow.utils.environment import (
 )
 from mlflow.utils.file_utils import write_to
 from mlflow.utils.model_utils import (
-    _add_code_from_conf_to_system_path,
-    _get_flavor_configuration,
     _validate_and_copy_code_paths,
     _validate_and_prepare_target_save_path,
 )
 from mlflow.utils.requirements_utils import _get_pinned_requirement
 
-FLAVOR_NAME = "tf1"
+from mlflow_tf1 import logged_model
+from mlflow_tf1.constants import (
+    DEFAULT_MAX_BATCH_SIZE,
+    DESCRIPTION_VERSION,
+    FLAVOR_NAME,
+    SAVED_MODEL_SUBPATH,
+)
+from mlflow_tf1.description import ModelDescription
+from mlflow_tf1.metadata import SavedModelInfo
+
 # mlflow.pyfunc runs TF1 graphs on a Session: measured faster per call, 10x
 # faster to load and half the memory of the TF2 backend (docs/performance.md).
 # mlflow_tf1.load_model builds TF2 callables ("auto") for use in TF2 code.
 PYFUNC_BACKEND = "session"
-SAVED_MODEL_SUBPATH = "tfmodel"
 _PACKAGE_DIR = Path(__file__).resolve().parent
 _logger = logging.getLogger(__name__)
 
@@ -92,7 +98,7 @@ def save_model(
     conda_env: dict | str | None = None,
     mlflow_model: Model | None = None,
     allow_unsafe_ops: bool = False,
-    max_batch_size: int = 65_536,
+    max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
 ) -> None:
     """Package a TF1 SavedModel folder as an MLflow model at ``path``.
 
@@ -161,25 +167,23 @@ def _save_saved_model(
     write_options: dict[str, Any],
 ) -> None:
     """Check the SavedModel, then write the MLflow model; a failure leaves no folder."""
-    from mlflow_tf1.audit import audit, describe
-    from mlflow_tf1.metadata import check_graph, default_signature_name, inspect_saved_model
-    from mlflow_tf1.runtime import init_op_name
+    from mlflow_tf1.audit import describe as describe_audit
+    from mlflow_tf1.description import describe
+    from mlflow_tf1.metadata import inspect_saved_model
 
     info, meta_graph = inspect_saved_model(saved_model_dir, meta_graph_tags)
-    signature_name = default_signature_name(info.signatures, signature_name)
-    check_graph(meta_graph, info.signatures)
-    op_audit = audit(meta_graph, info.signatures, init_op_name(meta_graph))
-    if op_audit and not allow_unsafe_ops:
+    description = describe(info, meta_graph, signature_name)
+    if description.op_audit and not allow_unsafe_ops:
         raise MlflowException(
             "This graph can touch the file system, run Python or reach the network: "
-            f"{describe(op_audit)}. Loading or calling it runs those ops. If you trust this "
-            "model, pass allow_unsafe_ops=True.",
+            f"{describe_audit(description.op_audit)}. Loading or calling it runs those ops. "
+            "If you trust this model, pass allow_unsafe_ops=True.",
             INVALID_PARAMETER_VALUE,
         )
     existed = path.exists()
     _validate_and_prepare_target_save_path(str(path))
     try:
-        _write_model(path, info, signature_name, op_audit=op_audit, **write_options)
+        _write_model(path, info, meta_graph, description, **write_options)
     except BaseException:
         shutil.rmtree(path, ignore_errors=True)
         if existed:
@@ -189,10 +193,10 @@ def _save_saved_model(
 
 def _write_model(
     path: Path,
-    info,
-    signature_name: str,
+    info: SavedModelInfo,
+    meta_graph,
+    description: ModelDescription,
     *,
-    op_audit: dict[str, list[str]],
     max_batch_size: int,
     signature: ModelSignature | None,
     input_example: ModelInputExample | None,
@@ -210,21 +214,24 @@ def _write_model(
     from mlflow_tf1.hooks import load_hooks, save_hooks
     from mlflow_tf1.mlflow_signature import infer_signature
     from mlflow_tf1.pyfunc import TF1PyfuncModel
+    from mlflow_tf1.quiet import quiet_tensorflow
+    from mlflow_tf1.runtime import LoadedSavedModel
 
     # Loaded from the source, so a load error names the user's folder, not the copy.
-    model, _ = _load_saved_model(info.export_dir, info.meta_graph_tags, PYFUNC_BACKEND)
+    with quiet_tensorflow():
+        model = LoadedSavedModel(info.export_dir, meta_graph, description, PYFUNC_BACKEND)
     path.mkdir(parents=True, exist_ok=True)
     shutil.copytree(info.export_dir, path / SAVED_MODEL_SUBPATH)
     hook_files, hook_requirements = save_hooks(path, hooks)
     if input_example is not None:
         # Proves the example runs (through the stored hooks); MLflow keeps it with the model.
         hooked = load_hooks(str(path), hook_files)
-        TF1PyfuncModel(model, signature_name, hooks=hooked).predict(input_example)
+        TF1PyfuncModel(model, hooks=hooked).predict(input_example)
 
     code_subpath = _validate_and_copy_code_paths([str(_PACKAGE_DIR), *(code_paths or [])], path)
     mlflow_model = mlflow_model or Model()
     default_signature = infer_signature(
-        info, signature_name, max_batch_size, with_outputs="postprocess" not in hook_files
+        description, max_batch_size, with_outputs="postprocess" not in hook_files
     )
     if signature is not None and signature.params is None:
         # Without them MLflow drops the signature_name / max_batch_size params.
@@ -244,30 +251,18 @@ def _write_model(
     mlflow_model.add_flavor(
         FLAVOR_NAME,
         saved_model_dir=SAVED_MODEL_SUBPATH,
-        meta_graph_tags=info.meta_graph_tags,
-        signature_name=signature_name,
-        signatures=_signature_configs(info, model),
-        saved_with_tensorflow=info.tensorflow_version,
+        description_version=DESCRIPTION_VERSION,
+        **description.to_config(),
         tensorflow_version=tf.__version__,
         pyfunc_backend=PYFUNC_BACKEND,
         backends=model.backends,
         max_batch_size=max_batch_size,
-        op_audit=op_audit,
         code=code_subpath,
         **({"hooks": hook_files} if hook_files else {}),
         **({"converted_from": converted_from} if converted_from else {}),
     )
     mlflow_model.save(str(path / MLMODEL_FILE_NAME))
     _write_environment(path, pip_requirements, extra_pip_requirements, conda_env, hook_requirements)
-
-
-def _signature_configs(info, model) -> dict[str, dict]:
-    from mlflow_tf1.examples import example_config
-
-    configs = {k: s.to_dict() for k, s in info.signatures.items()}
-    for key, config in configs.items():
-        config.update(example_config(model.parsers.get(key) or model.protos_only.get(key)))
-    return configs
 
 
 def _write_environment(
@@ -314,7 +309,7 @@ def log_model(
     conda_env: dict | str | None = None,
     await_registration_for: int = 300,
     allow_unsafe_ops: bool = False,
-    max_batch_size: int = 65_536,
+    max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
     params: dict[str, Any] | None = None,
     tags: dict[str, Any] | None = None,
     model_type: str | None = None,
@@ -361,26 +356,6 @@ def log_model(
     )
 
 
-def _load_saved_model(export_dir: Path, meta_graph_tags: list[str] | None, backend: str = "auto"):
-    from mlflow_tf1.metadata import inspect_saved_model
-    from mlflow_tf1.runtime import LoadedSavedModel
-
-    info, meta_graph = inspect_saved_model(export_dir, meta_graph_tags)
-    return LoadedSavedModel(info.export_dir, meta_graph, info.signatures, backend), info
-
-
-def config_backend(local_path: str) -> str:
-    return _get_flavor_configuration(local_path, FLAVOR_NAME).get("pyfunc_backend", "auto")
-
-
-def _load_from_local_path(local_path: str, backend: str = "auto"):
-    config = _get_flavor_configuration(local_path, FLAVOR_NAME)
-    _add_code_from_conf_to_system_path(local_path, config)
-    export_dir = Path(local_path) / config["saved_model_dir"]
-    model, _ = _load_saved_model(export_dir, config["meta_graph_tags"], backend)
-    return model, config
-
-
 def load_model(model_uri: str, dst_path: str | None = None, backend: str = "auto"):
     """Load the native model: ``.signatures[name]`` are TF2 callables.
 
@@ -388,5 +363,4 @@ def load_model(model_uri: str, dst_path: str | None = None, backend: str = "auto
     can convert the graph and a ``tf.compat.v1.Session`` where it cannot.
     """
     local_path = _download_artifact_from_uri(model_uri, output_path=dst_path)
-    model, _ = _load_from_local_path(local_path, backend)
-    return model
+    return logged_model.load_graph(logged_model.read(local_path, model_uri), backend)

@@ -15,18 +15,12 @@ import functools
 import tempfile
 from typing import TYPE_CHECKING, Any
 
-from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
-
-from mlflow_tf1.metadata import SignatureInfo, default_signature_name
+from mlflow_tf1.errors import invalid
+from mlflow_tf1.metadata import SignatureInfo
 from mlflow_tf1.tf2_export import download_source, load_as_tf2, select_signatures
 
 if TYPE_CHECKING:
     import keras
-
-
-def _invalid(message: str) -> MlflowException:
-    return MlflowException(message, INVALID_PARAMETER_VALUE)
 
 
 def keras_layer(
@@ -52,9 +46,8 @@ def keras_layer(
     workdir = tempfile.TemporaryDirectory(prefix="mlflow_tf1_keras_")
     try:
         source = download_source(model_uri, workdir.name)
-        default = source.default_signature or default_signature_name(source.signatures, None)
-        [key] = select_signatures(source, [signature_name or default])
-        info = source.signatures[key]
+        [key] = select_signatures(source, [signature_name or source.description.default_signature])
+        info = source.description.signatures[key].info
         output = _output_key(info, output_key)
         loaded = load_as_tf2(source, [key])
     except BaseException:
@@ -68,11 +61,11 @@ def _output_key(info: SignatureInfo, output_key: str | None) -> str:
     if output_key is None and len(available) == 1:
         return available[0]
     if output_key is None:
-        raise _invalid(
+        raise invalid(
             f"Signature '{info.key}' has several outputs; pass output_key= one of {available}."
         )
     if output_key not in info.outputs:
-        raise _invalid(
+        raise invalid(
             f"Output '{output_key}' is not in signature '{info.key}'; "
             f"available outputs: {available}."
         )
@@ -122,12 +115,10 @@ def _layer_class() -> type:
             keys = list(self._info.inputs)
             if not isinstance(inputs, dict):
                 if len(keys) != 1:
-                    raise _invalid(
-                        f"Signature '{self._info.key}' takes inputs {keys}: pass a dict."
-                    )
+                    raise invalid(f"Signature '{self._info.key}' takes inputs {keys}: pass a dict.")
                 inputs = {keys[0]: inputs}
             if sorted(inputs) != sorted(keys):
-                raise _invalid(
+                raise invalid(
                     f"Signature '{self._info.key}' takes inputs {keys}; got {sorted(inputs)}."
                 )
             return {k: self._cast(v, k) for k, v in inputs.items()}

@@ -13,6 +13,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import Model
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
+from mlflow_tf1.constants import FLAVOR_NAME
+
 LEGACY_FLAVOR = "tensorflow"
 _LEGACY_KEYS = ("saved_model_dir", "signature_def_key")
 
@@ -31,8 +33,6 @@ def legacy_config(model: Model, uri: str) -> dict[str, Any]:
 
 def why_not_legacy(model: Model) -> str | None:
     """What keeps ``model`` from being a 1.x TF1 model, naming its flavors; None if it is one."""
-    from mlflow_tf1.flavor import FLAVOR_NAME
-
     config = model.flavors.get(LEGACY_FLAVOR)
     if FLAVOR_NAME in model.flavors:
         reason = f"it already has the '{FLAVOR_NAME}' flavor"

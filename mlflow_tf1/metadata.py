@@ -14,9 +14,10 @@ from typing import Any
 
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import (
-    INVALID_PARAMETER_VALUE,
     RESOURCE_DOES_NOT_EXIST,
 )
+
+from mlflow_tf1.errors import invalid
 
 PB_FILENAME = "saved_model.pb"
 PBTXT_FILENAME = "saved_model.pbtxt"
@@ -24,10 +25,6 @@ DEFAULT_SIGNATURE = "serving_default"
 DEFAULT_TAG = "serve"
 # SignatureDefs TensorFlow adds for its own bookkeeping, never user-facing.
 _INTERNAL_SIGNATURE_PREFIX = "__saved_model"
-
-
-def _invalid(message: str) -> MlflowException:
-    return MlflowException(message, error_code=INVALID_PARAMETER_VALUE)
 
 
 @dataclass(frozen=True)
@@ -68,6 +65,21 @@ class TensorInfo:
             d["default"] = list(self.default)
         return d
 
+    @classmethod
+    def from_dict(cls, key: str, d: dict[str, Any], feature: bool = False) -> TensorInfo:
+        """The inverse of `to_dict` (``MLmodel`` back to a TensorInfo)."""
+        shape = d.get("shape")
+        return cls(
+            key=key,
+            dtype=d["dtype"],
+            shape=None if shape is None else tuple(shape),
+            encoding=d.get("encoding", "dense"),
+            name=d.get("name"),
+            components=dict(d.get("components") or {}),
+            default=None if d.get("default") is None else list(d["default"]),
+            feature=feature,
+        )
+
     def describe(self) -> str:
         shape = "unknown rank" if self.shape is None else list(self.shape)
         kind = "" if self.encoding == "dense" else f", {self.encoding}"
@@ -102,7 +114,7 @@ class SavedModelInfo:
 
     def signature(self, key: str) -> SignatureInfo:
         if key not in self.signatures:
-            raise _invalid(
+            raise invalid(
                 f"Signature '{key}' is not in this model. "
                 f"Available signatures: {sorted(self.signatures)}."
             )
@@ -122,7 +134,7 @@ def locate_saved_model(path: str | os.PathLike) -> Path:
             error_code=RESOURCE_DOES_NOT_EXIST,
         )
     if not root.is_dir():
-        raise _invalid(
+        raise invalid(
             f"SavedModel path '{root}' is a file; expected the folder holding "
             f"'{PB_FILENAME}' (or '{PBTXT_FILENAME}') and 'variables/'."
         )
@@ -133,14 +145,14 @@ def locate_saved_model(path: str | os.PathLike) -> Path:
     if versions:
         return max(versions, key=lambda p: int(p.name))
     if (root / "export.meta").exists() or any(root.glob("*.meta")):
-        raise _invalid(
+        raise invalid(
             f"'{root}' is a pre-SavedModel export (a SessionBundle or checkpoint: "
             "'export.meta' plus checkpoint files), not a SavedModel. Log its '.meta' file "
             "with inputs={key: tensor_name} and outputs={key: tensor_name} (a checkpoint), "
             "or re-export it with tf.compat.v1.saved_model.Builder and log that folder."
         )
     contents = sorted(p.name for p in root.iterdir())[:10]
-    raise _invalid(
+    raise invalid(
         f"No SavedModel in '{root}': expected '{PB_FILENAME}' or '{PBTXT_FILENAME}', "
         f"or numbered version folders holding one. Found: {contents or 'an empty folder'}."
     )
@@ -159,11 +171,11 @@ def read_saved_model(export_dir: str | os.PathLike):
 
     file = _saved_model_file(Path(export_dir))
     if file is None:
-        raise _invalid(f"No '{PB_FILENAME}' or '{PBTXT_FILENAME}' in '{export_dir}'.")
+        raise invalid(f"No '{PB_FILENAME}' or '{PBTXT_FILENAME}' in '{export_dir}'.")
     problem = "is not a valid SavedModel protobuf (truncated or corrupt)"
     proto = parse_proto(file, saved_model_pb2.SavedModel(), problem)
     if not proto.meta_graphs:
-        raise _invalid(f"'{file}' holds no MetaGraph: it is empty or not a SavedModel.")
+        raise invalid(f"'{file}' holds no MetaGraph: it is empty or not a SavedModel.")
     return proto
 
 
@@ -180,7 +192,7 @@ def parse_proto(file: Path, proto, problem: str):
         else:
             proto.ParseFromString(file.read_bytes())
     except (message.DecodeError, text_format.ParseError, UnicodeDecodeError) as e:
-        raise _invalid(f"'{file}' {problem}: {e}") from None
+        raise invalid(f"'{file}' {problem}: {e}") from None
     return proto
 
 
@@ -197,7 +209,7 @@ def select_meta_graph(proto, meta_graph_tags: list[str] | None):
             return serve[0]
         if len(proto.meta_graphs) == 1:
             return proto.meta_graphs[0]
-        raise _invalid(
+        raise invalid(
             f"This SavedModel has several MetaGraphs and none is tagged only '{DEFAULT_TAG}'; "
             f"pass meta_graph_tags= one of {available}."
         )
@@ -205,7 +217,7 @@ def select_meta_graph(proto, meta_graph_tags: list[str] | None):
     for mg in proto.meta_graphs:
         if set(mg.meta_info_def.tags) == wanted:
             return mg
-    raise _invalid(
+    raise invalid(
         f"No MetaGraph with tags {sorted(wanted)} in this SavedModel. Available tag sets: {available}."
     )
 
@@ -256,7 +268,7 @@ def default_signature_name(signatures: dict[str, SignatureInfo], requested: str 
     """``requested`` if it exists, else ``serving_default``, else the only signature."""
     if requested is not None:
         if requested not in signatures:
-            raise _invalid(
+            raise invalid(
                 f"Signature '{requested}' is not in this MetaGraph. "
                 f"Available signatures: {sorted(signatures)}."
             )
@@ -266,8 +278,8 @@ def default_signature_name(signatures: dict[str, SignatureInfo], requested: str 
     if len(signatures) == 1:
         return next(iter(signatures))
     if not signatures:
-        raise _invalid("This MetaGraph has no signatures: there is nothing to call.")
-    raise _invalid(
+        raise invalid("This MetaGraph has no signatures: there is nothing to call.")
+    raise invalid(
         f"This MetaGraph has no '{DEFAULT_SIGNATURE}' signature; pass signature_name= one of "
         f"{sorted(signatures)}."
     )
@@ -304,7 +316,7 @@ def check_graph(meta_graph, signatures: dict[str, SignatureInfo]) -> None:
         }
     )
     if unknown:
-        raise _invalid(
+        raise invalid(
             f"The graph uses op(s) {unknown} that this TensorFlow does not have (they may come "
             "from tf.contrib or a custom op library: load that library first, or re-export)."
         )
@@ -314,7 +326,7 @@ def check_graph(meta_graph, signatures: dict[str, SignatureInfo]) -> None:
             for tensor in [info.name] if info.name else info.components.values():
                 name = tensor.split(":")[0]
                 if name not in nodes:
-                    raise _invalid(
+                    raise invalid(
                         f"Signature '{key}' names tensor '{tensor}' ({info.key}), "
                         "which is not in the graph."
                     )

@@ -17,7 +17,6 @@ Outputs are described per row, as ``predict`` returns them for a DataFrame
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import numpy as np
 from mlflow.exceptions import MlflowException
@@ -34,6 +33,8 @@ from mlflow.types.schema import (
     TensorSpec,
 )
 
+from mlflow_tf1.constants import MAX_BATCH_PARAM, SIGNATURE_PARAM
+from mlflow_tf1.description import ModelDescription
 from mlflow_tf1.metadata import TensorInfo
 
 _COLUMN_TYPES = {
@@ -51,8 +52,7 @@ _COLUMN_TYPES = {
 
 
 def infer_signature(
-    info: Any,
-    signature_name: str,
+    description: ModelDescription,
     max_batch_size: int,
     with_outputs: bool = True,
     inputs: Schema | None = None,
@@ -61,14 +61,14 @@ def infer_signature(
 
     No outputs after a postprocess hook: what it returns is unknown until it runs.
     """
-    dense = {
-        k: t for k, t in info.signature(signature_name).outputs.items() if t.encoding == "dense"
-    }
+    signature_name = description.default_signature
+    outputs = description.signature(signature_name).info.outputs
+    dense = {k: t for k, t in outputs.items() if t.encoding == "dense"}
     outputs = _output_schema(dense) if dense and with_outputs else None
     params = ParamSchema(
         [
-            ParamSpec("signature_name", "string", signature_name),
-            ParamSpec("max_batch_size", "long", max_batch_size),
+            ParamSpec(SIGNATURE_PARAM, "string", signature_name),
+            ParamSpec(MAX_BATCH_PARAM, "long", max_batch_size),
         ]
     )
     return ModelSignature(inputs=inputs, outputs=outputs, params=params)
@@ -88,15 +88,16 @@ def infer_feature_signature(
     itself on 10,000 rows; docs/tf-example.md); extra columns are dropped with
     a warning. Outputs are the default signature's; params are added at save.
     """
-    from mlflow_tf1.metadata import default_signature_name, inspect_saved_model
+    from mlflow_tf1.description import describe
+    from mlflow_tf1.metadata import inspect_saved_model
 
     info, meta_graph = inspect_saved_model(saved_model_dir, meta_graph_tags)
-    name = default_signature_name(info.signatures, signature_name)
-    signature = infer_signature(info, name, 0, inputs=feature_columns(info, meta_graph))
+    description = describe(info, meta_graph, signature_name)
+    signature = infer_signature(description, 0, inputs=feature_columns(description))
     return ModelSignature(inputs=signature.inputs, outputs=signature.outputs)
 
 
-def feature_columns(info: Any, meta_graph: Any) -> Schema:
+def feature_columns(description: ModelDescription) -> Schema:
     """One optional ``Any`` column per raw feature of every signature, plus each serialized input.
 
     Optional: MLflow cannot say "these features, or the serialized example
@@ -107,15 +108,13 @@ def feature_columns(info: Any, meta_graph: Any) -> Schema:
     null into the text "None" and ``binary`` turns ``{"b64": ...}`` into the
     bytes of its repr. The flavor checks each feature's dtype and shape.
     """
-    from mlflow_tf1.examples import find_parser
-
     names: dict[str, None] = {}
     serialized = False
-    for key, signature in info.signatures.items():
-        parser = find_parser(meta_graph, signature)
+    for key, signature in description.signatures.items():
+        parser = signature.parser
         if parser is None:
-            _refuse_tensors(key, signature.inputs)
-            names.update(dict.fromkeys(signature.inputs))
+            _refuse_tensors(key, signature.info.inputs)
+            names.update(dict.fromkeys(signature.info.inputs))
         else:
             serialized = True
             names.update(dict.fromkeys(parser.features))
@@ -123,7 +122,7 @@ def feature_columns(info: Any, meta_graph: Any) -> Schema:
     if not serialized:
         raise MlflowException(
             "A feature column schema is for models whose signatures parse tf.Examples; "
-            f"none of {sorted(info.signatures)} does.",
+            f"none of {sorted(description.signatures)} does.",
             INVALID_PARAMETER_VALUE,
         )
     return Schema([ColSpec(AnyType(), name, required=False) for name in names])

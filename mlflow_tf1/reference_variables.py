@@ -14,12 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow_tf1.errors import invalid
+from mlflow_tf1.graphs import REF_VARIABLE_OPS, consumers, init_op_name, node_name, reachable
 
-from mlflow_tf1.audit import _node_name, _reachable
-
-_REF_VARIABLE_OPS = {"Variable", "VariableV2"}
 _VARIABLE_COLLECTIONS = (
     "variables",
     "local_variables",
@@ -35,10 +32,6 @@ _REFUSAL_ADVICE = (
     "serving it as it is: mlflow.pyfunc and TF Serving run TF1 SavedModels unchanged "
     "(mlflow_tf1.export_serving)."
 )
-
-
-def _invalid(message: str) -> MlflowException:
-    return MlflowException(message, INVALID_PARAMETER_VALUE)
 
 
 def lift_reference_variables(meta_graph, keys: list[str]):
@@ -58,21 +51,21 @@ def lift_reference_variables(meta_graph, keys: list[str]):
     graph_def = reduced.graph_def
     nodes = {n.name: n for n in graph_def.node}
     others = [k for k in reduced.signature_def if k not in keys and not _internal(k)]
-    needed = _reachable(_roots(reduced, keys), nodes)
-    unused = _reachable(_signature_tensors(reduced, others), nodes) - needed
+    needed = reachable(_roots(reduced, keys), nodes)
+    unused = reachable(_signature_tensors(reduced, others), nodes) - needed
     for key in others:
         del reduced.signature_def[key]
-    refs = {n.name: n for n in graph_def.node if n.op in _REF_VARIABLE_OPS}
-    consumers = _data_consumers(graph_def)
-    named = {_node_name(t) for t in _signature_tensors(meta_graph, meta_graph.signature_def)}
+    refs = {n.name: n for n in graph_def.node if n.op in REF_VARIABLE_OPS}
+    readers = consumers(graph_def)
+    named = {node_name(t) for t in _signature_tensors(meta_graph, meta_graph.signature_def)}
     blocking = {
         user
         for name in refs
-        for user in consumers.get(name, [])
-        if not _convertible(nodes[user], refs, consumers, named)
+        for user in readers.get(name, [])
+        if not _convertible(nodes[user], refs, readers, named)
     }
     if stuck := blocking & needed:
-        raise _invalid(_stuck_message(reduced, keys, stuck, nodes))
+        raise invalid(_stuck_message(reduced, keys, stuck, nodes))
     dropped = _dependents(blocking | unused, graph_def)
     reads = {name: _unique(f"{name}/lifted_read", nodes) for name in refs if name not in dropped}
     kept = [n for n in graph_def.node if n.name not in dropped]
@@ -86,7 +79,7 @@ def lift_reference_variables(meta_graph, keys: list[str]):
 
 def _stuck_message(meta_graph, keys: list[str], stuck: set[str], nodes: dict) -> str:
     """Which signatures (or the init and restore ops) update reference variables, and how."""
-    culprits = [k for k in keys if _reachable(_signature_tensors(meta_graph, [k]), nodes) & stuck]
+    culprits = [k for k in keys if reachable(_signature_tensors(meta_graph, [k]), nodes) & stuck]
     ops = sorted({nodes[n].op for n in stuck})
     where = f"Signature(s) {culprits}" if culprits else "The model's init or restore ops"
     others = [k for k in keys if k not in culprits]
@@ -112,16 +105,6 @@ def _signature_tensors(meta_graph, keys: Iterable[str]) -> list[str]:
     return [n for n in names if n]
 
 
-def _data_consumers(graph_def) -> dict[str, list[str]]:
-    """Node name -> the nodes that use one of its outputs as data (not control)."""
-    consumers: dict[str, list[str]] = {}
-    for node in graph_def.node:
-        for tensor in node.input:
-            if not tensor.startswith("^"):
-                consumers.setdefault(_node_name(tensor), []).append(node.name)
-    return consumers
-
-
 def _convertible(node, refs: dict, consumers: dict[str, list[str]], named: set[str]) -> bool:
     """Whether ``node``'s use of a reference variable has a resource-variable equivalent.
 
@@ -131,7 +114,7 @@ def _convertible(node, refs: dict, consumers: dict[str, list[str]], named: set[s
 
     if node.op == "Assign":  # AssignVariableOp has no output to feed anything or return
         used = consumers.get(node.name) or node.name in named
-        return _node_name(node.input[0]) in refs and not used
+        return node_name(node.input[0]) in refs and not used
     if node.op == "IsVariableInitialized":
         return True
     op_def = op_def_registry.get(node.op)
@@ -141,8 +124,6 @@ def _convertible(node, refs: dict, consumers: dict[str, list[str]], named: set[s
 def _roots(meta_graph, keys: list[str]) -> list[str]:
     """What the TF2 model runs: the kept signatures, init, restore and variable initializers."""
     from tensorflow.core.framework import variable_pb2
-
-    from mlflow_tf1.runtime import init_op_name
 
     roots = _signature_tensors(meta_graph, keys)
     saver = meta_graph.saver_def
@@ -165,7 +146,7 @@ def _dependents(start: set[str], graph_def) -> set[str]:
     users: dict[str, list[str]] = {}
     for node in graph_def.node:
         for tensor in node.input:
-            users.setdefault(_node_name(tensor), []).append(node.name)
+            users.setdefault(node_name(tensor), []).append(node.name)
     found, stack = set(), list(start)
     while stack:
         name = stack.pop()
@@ -195,9 +176,9 @@ def _rewritten(node, refs: dict, reads: dict[str, str]):
         handle.attr["shared_name"].s = node.attr["shared_name"].s or node.name.encode()
         return handle
     converted = {"Assign": "AssignVariableOp", "IsVariableInitialized": "VarIsInitializedOp"}
-    if node.op in converted and _node_name(node.input[0]) in refs:
+    if node.op in converted and node_name(node.input[0]) in refs:
         new = node_def_pb2.NodeDef(name=node.name, op=converted[node.op], device=node.device)
-        new.input.append(_node_name(node.input[0]))
+        new.input.append(node_name(node.input[0]))
         new.input.extend(_read_inputs(node.input[1:], reads))
         if node.op == "Assign":
             new.attr["dtype"].CopyFrom(node.attr["T"])
@@ -214,7 +195,7 @@ def _rewritten(node, refs: dict, reads: dict[str, str]):
 def _read_inputs(inputs: Iterable[str], reads: dict[str, str]) -> list[str]:
     """Data inputs from a reference variable, read from its ``ReadVariableOp`` instead."""
     return [
-        f"{reads[_node_name(t)]}:0" if not t.startswith("^") and _node_name(t) in reads else t
+        f"{reads[node_name(t)]}:0" if not t.startswith("^") and node_name(t) in reads else t
         for t in inputs
     ]
 
@@ -232,7 +213,7 @@ def _rewrite_collections(meta_graph, dropped: set[str], reads: dict[str, str]) -
     """Drop removed nodes from node lists; mark lifted variables as resource ones."""
     for key, collection in meta_graph.collection_def.items():
         if collection.HasField("node_list"):
-            names = [n for n in collection.node_list.value if _node_name(n) not in dropped]
+            names = [n for n in collection.node_list.value if node_name(n) not in dropped]
             del collection.node_list.value[:]
             collection.node_list.value.extend(names)
         elif key in _VARIABLE_COLLECTIONS and collection.HasField("bytes_list"):
@@ -245,7 +226,7 @@ def _resource_variable_def(raw: bytes, reads: dict[str, str]) -> bytes:
     from tensorflow.core.framework import variable_pb2
 
     variable = variable_pb2.VariableDef.FromString(raw)
-    name = _node_name(variable.variable_name)
+    name = node_name(variable.variable_name)
     if name in reads:
         variable.is_resource = True
         variable.snapshot_name = f"{reads[name]}:0"
@@ -258,6 +239,6 @@ def _rewrite_signatures(meta_graph, reads: dict[str, str]) -> None:
 
     for signature in meta_graph.signature_def.values():
         for info in [*signature.inputs.values(), *signature.outputs.values()]:
-            if info.name and _node_name(info.name) in reads:
-                info.name = f"{reads[_node_name(info.name)]}:0"
+            if info.name and node_name(info.name) in reads:
+                info.name = f"{reads[node_name(info.name)]}:0"
                 info.dtype = dtypes.as_dtype(info.dtype).base_dtype.as_datatype_enum

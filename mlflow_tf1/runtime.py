@@ -24,19 +24,19 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from tensorflow.python.saved_model import loader_impl
 
-from mlflow_tf1.audit import mutates_state
-from mlflow_tf1.examples import ExampleParser, inspect_parser
+from mlflow_tf1.description import ModelDescription
+from mlflow_tf1.errors import first_line, invalid
+from mlflow_tf1.graphs import has_reference_variables, has_variables
 from mlflow_tf1.metadata import SignatureInfo, TensorInfo
 
 _logger = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "tf2", "session")
 _SPARSE_PARTS = ("indices", "values", "dense_shape")
-_FEATURES = " (raw features)"
-_REF_VARIABLE_OPS = {"Variable", "VariableV2", "AutoReloadVariable"}
-_VARIABLE_OPS = _REF_VARIABLE_OPS | {"VarHandleOp"}
+# A callable to build: (signature key, fed at the tf.Example parser's outputs?).
+Target = tuple[str, bool]
 
 
 class Signature:
@@ -68,7 +68,7 @@ class Signature:
         if any(
             t.encoding != "dense" for t in (*self.info.inputs.values(), *self.info.outputs.values())
         ):
-            raise _invalid(
+            raise invalid(
                 f"Signature '{self.info.key}' ({self.backend} backend) has sparse tensors "
                 "and cannot be traced into a tf.function."
             )
@@ -86,7 +86,7 @@ class Signature:
         """Map call arguments to input keys, the way TF2 signatures do."""
         if args:
             if len(args) > 1 or kwargs or len(self._input_keys) != 1:
-                raise _invalid(
+                raise invalid(
                     f"Signature '{self.info.key}' takes keyword arguments "
                     f"{self._input_keys}; positional use is only for one-input signatures."
                 )
@@ -94,7 +94,7 @@ class Signature:
         missing = [k for k in self._input_keys if k not in kwargs]
         unknown = [k for k in kwargs if k not in self.info.inputs]
         if missing or unknown:
-            raise _invalid(
+            raise invalid(
                 f"Signature '{self.info.key}' expects inputs {self._input_keys}; "
                 f"missing {missing}, unknown {unknown}."
             )
@@ -105,17 +105,13 @@ class Signature:
         return f"<Signature '{self.info.key}' ({ins}) -> {self._output_keys} on {self.backend}>"
 
 
-def _invalid(message: str) -> MlflowException:
-    return MlflowException(message, error_code=INVALID_PARAMETER_VALUE)
-
-
 def _as_tensor(value: Any, info: TensorInfo):
     dtype = tf.as_dtype(info.dtype)
     if info.encoding == "coo_sparse":
         if isinstance(value, tf.compat.v1.SparseTensorValue):
             value = tf.SparseTensor(value.indices, value.values, value.dense_shape)
         if not isinstance(value, tf.SparseTensor):
-            raise _invalid(f"Input '{info.key}' is sparse: pass a tf.SparseTensor.")
+            raise invalid(f"Input '{info.key}' is sparse: pass a tf.SparseTensor.")
         return value if value.dtype == dtype else tf.cast(value, dtype)
     tensor = tf.convert_to_tensor(value) if dtype == tf.string else value
     if not isinstance(tensor, tf.Tensor):
@@ -140,7 +136,7 @@ def _graph_element(graph: tf.Graph, info: TensorInfo):
         parts = [graph.get_tensor_by_name(info.components[p]) for p in _SPARSE_PARTS]
         return tf.SparseTensor(*parts)
     if info.name is None:
-        raise _invalid(f"Tensor '{info.key}' uses the unsupported '{info.encoding}' encoding.")
+        raise invalid(f"Tensor '{info.key}' uses the unsupported '{info.encoding}' encoding.")
     return graph.get_tensor_by_name(info.name)
 
 
@@ -215,7 +211,7 @@ class _SessionSignature(Signature):
         try:
             values = self._callable(*_flatten(feeds, self.info.inputs))
         except ValueError as e:  # the Session checks feeds against the graph's shapes
-            raise _invalid(f"Signature '{self.info.key}' rejected the input: {e}") from None
+            raise invalid(f"Signature '{self.info.key}' rejected the input: {e}") from None
         return dict(zip(self._output_keys, values, strict=True))
 
     def _call_tensors(self, values: dict[str, Any]) -> dict[str, tf.Tensor]:
@@ -241,71 +237,68 @@ class _UnavailableSignature(Signature):
 
 
 class LoadedSavedModel:
-    """A MetaGraph ready to run: ``signatures[key]`` are `Signature` objects."""
+    """A MetaGraph ready to run: ``signatures[key]`` are `Signature` objects.
+
+    ``feature_signatures[key]`` run a tf.Example signature fed at its parser's
+    outputs, for raw feature rows (only where the description says they can be).
+    """
 
     def __init__(
         self,
         export_dir: str | os.PathLike,
         meta_graph,
-        signatures: Mapping[str, SignatureInfo],
+        description: ModelDescription,
         backend: str = "auto",
     ):
         if backend not in BACKENDS:
-            raise _invalid(f"Unknown backend '{backend}'; valid backends: {list(BACKENDS)}.")
+            raise invalid(f"Unknown backend '{backend}'; valid backends: {list(BACKENDS)}.")
         self.export_dir = Path(export_dir)
-        self.tensorflow_version = meta_graph.meta_info_def.tensorflow_version
+        self.description = description
         self.fallback_reasons: dict[str, str] = {}
-        self.signatures: dict[str, Signature] = {}
         self._session: tf.compat.v1.Session | None = None
-        # Never warmed up or replayed: calling them changes what later calls see.
-        self.stateful = {k for k, i in signatures.items() if mutates_state(meta_graph, i)}
-        # tf.Example signatures also get a callable fed at the parser's outputs.
-        found = {k: inspect_parser(meta_graph, i) for k, i in signatures.items()}
-        self.parsers = {k: p for k, p in found.items() if isinstance(p, ExampleParser)}
-        # Signatures parsing tf.Examples in ways raw columns can't feed: why not.
-        self.protos_only = {k: p for k, p in found.items() if isinstance(p, str)}
-        signatures = dict(signatures)
-        for key, parser in self.parsers.items():
-            if parser.direct:
-                signatures[key + _FEATURES] = parser.feature_signature(signatures[key])
-
+        targets: dict[Target, SignatureInfo] = {}
+        for key, signature in description.signatures.items():
+            targets[(key, False)] = signature.info
+            if signature.parser is not None and signature.parser.direct:
+                targets[(key, True)] = signature.parser.feature_signature(signature.info)
+        built: dict[Target, Signature] = {}
         if backend != "session":
-            self._build_tf2(meta_graph, signatures)
-        pending = [k for k in signatures if k not in self.signatures]
+            built = self._build_tf2(meta_graph, targets)
+        pending = [t for t in targets if t not in built]
         if pending and backend == "tf2":
-            reasons = {k: self.fallback_reasons[k] for k in pending}
+            reasons = {k: r for k, r in self.fallback_reasons.items()}
             raise MlflowException(f"TF2 cannot convert these signatures: {reasons}")
-        if pending and self.signatures and _has_variables(meta_graph):
+        if pending and built and has_variables(meta_graph.graph_def):
             # Variables must live in one place, or a stateful graph's signatures
             # would each see their own copy.
-            _logger.info("Some signatures need a Session; running all of them there.")
-            pending = list(signatures)
-            self.signatures = {}
+            _logger.debug("Some signatures need a Session; running all of them there.")
+            pending, built = list(targets), {}
         if pending:
-            self._build_session(meta_graph, signatures, pending)
+            built.update(self._build_session(meta_graph, targets, pending))
+        self.signatures = {k: s for (k, features), s in built.items() if not features}
         self.feature_signatures = {
-            k.removesuffix(_FEATURES): self.signatures.pop(k)
-            for k in list(self.signatures)
-            if k.endswith(_FEATURES) and self.signatures[k].backend != "unavailable"
+            k: s for (k, features), s in built.items() if features and s.backend != "unavailable"
         }
-        self.signatures = {k: s for k, s in self.signatures.items() if not k.endswith(_FEATURES)}
-        for key, signature in self.signatures.items():
-            _logger.info("Signature '%s' runs on the %s backend.", key, signature.backend)
+        if all(s.backend == "unavailable" for s in self.signatures.values()):
+            reasons = {k: s.reason for k, s in self.signatures.items()}
+            raise MlflowException(f"No signature of this model can run: {reasons}")
 
     @property
     def backends(self) -> dict[str, str]:
         return {k: s.backend for k, s in self.signatures.items()}
 
-    def _build_tf2(self, meta_graph, signatures: Mapping[str, SignatureInfo]) -> None:
+    def _build_tf2(
+        self, meta_graph, targets: dict[Target, SignatureInfo]
+    ) -> dict[Target, Signature]:
         try:
             wrapped = _import_in_wrap_function(self.export_dir, meta_graph)
         except Exception as e:  # noqa: BLE001 -- any TF error here means "use a Session"
-            reason = f"TF2 could not import the graph: {_first_line(e)}"
-            self.fallback_reasons.update(dict.fromkeys(signatures, reason))
-            _logger.info("%s; falling back to a tf.compat.v1.Session.", reason)
-            return
-        traceable = not any(n.op in _REF_VARIABLE_OPS for n in meta_graph.graph_def.node)
-        for key, info in signatures.items():
+            reason = f"TF2 could not import the graph: {first_line(e)}"
+            self.fallback_reasons.update(dict.fromkeys((k for k, _ in targets), reason))
+            return {}
+        traceable = not has_reference_variables(meta_graph.graph_def)
+        built = {}
+        for target, info in targets.items():
             try:
                 fetches = {k: _graph_element(wrapped.graph, t) for k, t in info.outputs.items()}
                 feeds = _feed_tensors(wrapped.graph, info.inputs)
@@ -319,74 +312,37 @@ class LoadedSavedModel:
                     are_keyword_args_also_positional=True,
                 )
                 info = _with_graph_shapes(info, wrapped.graph)
-                self.signatures[key] = _TF2Signature(info, function, traceable)
+                built[target] = _TF2Signature(info, function, traceable)
             except Exception as e:  # noqa: BLE001 -- recorded; the Session takes over
-                self.fallback_reasons[key] = f"TF2 could not prune it: {_first_line(e)}"
-                _logger.info("Signature '%s': %s", key, self.fallback_reasons[key])
+                key, features = target
+                if not features:
+                    self.fallback_reasons[key] = f"TF2 could not prune it: {first_line(e)}"
+        return built
 
-    def _build_session(self, meta_graph, signatures, keys: list[str]) -> None:
+    def _build_session(
+        self, meta_graph, targets: dict[Target, SignatureInfo], pending: list[Target]
+    ) -> dict[Target, Signature]:
         try:
             self._session = _load_session(self.export_dir, meta_graph)
         except (tf.errors.OpError, ValueError, OSError) as e:
-            reason = e.message if isinstance(e, tf.errors.OpError) else str(e)
             raise MlflowException(
                 f"TensorFlow could not load the SavedModel at '{self.export_dir}' "
-                f"(missing or corrupt variables/ or assets/?): {_first_line_of(reason)}"
+                f"(missing or corrupt variables/ or assets/?): {first_line(e)}"
             ) from None
-        for key in keys:
+        built: dict[Target, Signature] = {}
+        for target in pending:
+            info = targets[target]
             try:
-                self.signatures[key] = _SessionSignature(signatures[key], self._session)
+                built[target] = _SessionSignature(info, self._session)
             except Exception as e:  # noqa: BLE001 -- kept listed with its reason
-                reason = f"{self.fallback_reasons.get(key, '')}; Session: {_first_line(e)}"
-                self.signatures[key] = _UnavailableSignature(signatures[key], reason.lstrip("; "))
-        if all(isinstance(s, _UnavailableSignature) for s in self.signatures.values()):
-            reasons = {k: s.reason for k, s in self.signatures.items() if not k.endswith(_FEATURES)}
-            raise MlflowException(f"No signature of this model can run: {reasons}")
-
-
-def _first_line(error: Exception) -> str:
-    return _first_line_of(str(error)) or type(error).__name__
-
-
-def _first_line_of(text: str) -> str:
-    """The informative line of a TF error (TF 2.x puts boilerplate first)."""
-    boilerplate = ("Graph execution error", "Detected at node", "Node:", "[[", "Original stack")
-    lines = [line.strip() for line in text.strip().splitlines()]
-    useful = [line for line in lines if line and not line.startswith(boilerplate)]
-    return (useful[0] if useful else lines[0] if lines else "")[:500]
-
-
-def _has_variables(meta_graph) -> bool:
-    return any(node.op in _VARIABLE_OPS for node in meta_graph.graph_def.node)
+                key, _ = target
+                reason = f"{self.fallback_reasons.get(key, '')}; Session: {first_line(e)}"
+                built[target] = _UnavailableSignature(info, reason.lstrip("; "))
+        return built
 
 
 def _variables_path(export_dir: Path) -> str:
     return str(export_dir / "variables" / "variables")
-
-
-def _asset_paths(export_dir: Path, meta_graph) -> dict[str, str]:
-    """Asset placeholder tensor name -> file path, for new and pre-1.1 exports."""
-    from tensorflow.core.protobuf import meta_graph_pb2
-
-    defs = list(meta_graph.asset_file_def)
-    if not defs and "saved_model_assets" in meta_graph.collection_def:
-        for packed in meta_graph.collection_def["saved_model_assets"].any_list.value:
-            asset = meta_graph_pb2.AssetFileDef()
-            packed.Unpack(asset)
-            defs.append(asset)
-    return {a.tensor_info.name: str(export_dir / "assets" / a.filename) for a in defs}
-
-
-def init_op_name(meta_graph) -> str | None:
-    """The op that initializes tables and local state, wherever this TF wrote it."""
-    init = meta_graph.signature_def.get("__saved_model_init_op")
-    if init is not None:
-        return init.outputs["__saved_model_init_op"].name
-    for collection in ("saved_model_main_op", "legacy_init_op"):
-        nodes = meta_graph.collection_def.get(collection)
-        if nodes is not None and nodes.node_list.value:
-            return nodes.node_list.value[0]
-    return None
 
 
 def _import_in_wrap_function(export_dir: Path, meta_graph):
@@ -405,16 +361,10 @@ def _import_in_wrap_function(export_dir: Path, meta_graph):
             [filename, graph.as_graph_element(saver.saver_def.restore_op_name)],
         )
         restore(tf.constant(_variables_path(export_dir)))
-    assets = _asset_paths(export_dir, meta_graph)
     with graph.as_default():
-        init_name = init_op_name(meta_graph)
-        if init_name is not None:
-            init_op = graph.as_graph_element(init_name)
-        else:
-            init_op = tf.group(
-                tf.compat.v1.local_variables_initializer(),
-                tf.compat.v1.tables_initializer(),
-            )
+        assets = loader_impl.get_asset_tensors(str(export_dir), meta_graph)
+        init_op = loader_impl.get_init_op(meta_graph)
+        init_op = init_op if init_op is not None else _default_init_op()
         anchor = tf.constant(0.0)
     feeds = [graph.as_graph_element(name) for name in assets]
     init = wrapped.prune(feeds, [anchor, init_op])
@@ -423,17 +373,25 @@ def _import_in_wrap_function(export_dir: Path, meta_graph):
 
 
 def _load_session(export_dir: Path, meta_graph) -> tf.compat.v1.Session:
-    """A Session with the SavedModel loaded; devices cleared so GPU pins run on CPU."""
+    """A Session with the SavedModel loaded, as TF's loader does it, from the proto
+    already read (no second parse); devices cleared so GPU pins run on CPU."""
     graph = tf.Graph()
     config = tf.compat.v1.ConfigProto(allow_soft_placement=True)
+    # Lowering functional If/While to Switch/Merge makes TF's type inference warn
+    # on Estimator summaries (int32 vs int64 Merge); kept functional, outputs are equal.
+    config.experimental.disable_functional_ops_lowering = True
     session = tf.compat.v1.Session(graph=graph, config=config)
-    tags = list(meta_graph.meta_info_def.tags)
     with graph.as_default():
-        tf.compat.v1.saved_model.loader.load(session, tags, str(export_dir), clear_devices=True)
-        if init_op_name(meta_graph) is None:
-            # No main op (e.g. tf.Transform graphs): initialize tables and local
-            # variables as tf.saved_model.load does.
-            session.run(_default_init_op(), feed_dict=_asset_paths(export_dir, meta_graph))
+        saver = tf.compat.v1.train.import_meta_graph(meta_graph, clear_devices=True)
+        if saver is not None:
+            saver.restore(session, _variables_path(export_dir))
+        init_op = loader_impl.get_init_op(meta_graph)
+        # No main op (e.g. tf.Transform graphs): initialize tables and local
+        # variables as tf.saved_model.load does.
+        session.run(
+            init_op if init_op is not None else _default_init_op(),
+            feed_dict=loader_impl.get_asset_tensors(str(export_dir), meta_graph),
+        )
     return session
 
 

@@ -12,23 +12,21 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from mlflow.exceptions import MlflowException
-from mlflow.models import Model
-from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.tracking.artifact_utils import _download_artifact_from_uri
 
-from mlflow_tf1.flavor import FLAVOR_NAME, _load_saved_model
-from mlflow_tf1.legacy import legacy_config
+from mlflow_tf1 import logged_model, samples
+from mlflow_tf1.equivalence import difference
+from mlflow_tf1.errors import first_line, invalid
+from mlflow_tf1.logged_model import LoggedModel
 from mlflow_tf1.metadata import (
     PB_FILENAME,
     PBTXT_FILENAME,
     SignatureInfo,
-    TensorInfo,
     inspect_saved_model,
     read_saved_model,
 )
@@ -37,52 +35,34 @@ from mlflow_tf1.reference_variables import lift_reference_variables
 _logger = logging.getLogger(__name__)
 
 
-def _invalid(message: str) -> MlflowException:
-    return MlflowException(message, INVALID_PARAMETER_VALUE)
-
-
-@dataclass(frozen=True)
-class LegacySource:
-    """A downloaded model's SavedModel: where it is, its tags and default signature."""
-
-    export_dir: Path
-    meta_graph_tags: list[str]
-    default_signature: str | None
-    signatures: dict[str, SignatureInfo]
-
-
-def download_source(model_uri: str, dst: str | os.PathLike) -> LegacySource:
+def download_source(model_uri: str, dst: str | os.PathLike) -> LoggedModel:
     """Download ``model_uri`` into ``dst`` and read its ``tf1`` (or MLflow 1.x) flavor."""
     local = _download_artifact_from_uri(model_uri, output_path=str(dst))
-    model = Model.load(local)
-    config = model.flavors.get(FLAVOR_NAME)
-    if config is None:
-        config = legacy_config(model, model_uri)  # refuses, naming the flavors, if not 1.x TF1
-    # MLflow 1.x wrote meta_graph_tags always; None lets the SavedModel's own tag set decide.
-    info, _ = inspect_saved_model(
-        Path(local) / config["saved_model_dir"], config.get("meta_graph_tags")
-    )
-    default = config.get("signature_name") or config.get("signature_def_key")
-    return LegacySource(info.export_dir, info.meta_graph_tags, default, info.signatures)
+    return logged_model.read(local, model_uri)
 
 
-def select_signatures(source: LegacySource, signatures: Iterable[str] | None) -> list[str]:
+def _signature_infos(source: LoggedModel) -> dict[str, SignatureInfo]:
+    return {k: s.info for k, s in source.description.signatures.items()}
+
+
+def select_signatures(source: LoggedModel, signatures: Iterable[str] | None) -> list[str]:
     """The requested signature keys (all by default), each checked to exist."""
+    available = _signature_infos(source)
     if isinstance(signatures, str):
-        raise _invalid(
+        raise invalid(
             f"signatures= takes a list of signature names, e.g. [{signatures!r}]; "
-            f"available signatures: {sorted(source.signatures)}."
+            f"available signatures: {sorted(available)}."
         )
-    keys = list(dict.fromkeys(source.signatures if signatures is None else signatures))
-    unknown = [k for k in keys if k not in source.signatures]
+    keys = list(dict.fromkeys(available if signatures is None else signatures))
+    unknown = [k for k in keys if k not in available]
     if unknown or not keys:
-        raise _invalid(
+        raise invalid(
             f"Unknown signature(s) {unknown or '(none requested)'}; "
-            f"available signatures: {sorted(source.signatures)}."
+            f"available signatures: {sorted(available)}."
         )
-    if sparse := [k for k in keys if _has_sparse(source.signatures[k])]:
-        dense = [k for k in source.signatures if not _has_sparse(source.signatures[k])]
-        raise _invalid(
+    if sparse := [k for k in keys if _has_sparse(available[k])]:
+        dense = [k for k in available if not _has_sparse(available[k])]
+        raise invalid(
             f"Signature(s) {sparse} take or return sparse tensors; TF2 SavedModel signatures "
             f"carry dense tensors only. Signatures that can be converted: {dense or 'none'}."
         )
@@ -93,7 +73,7 @@ def _has_sparse(info: SignatureInfo) -> bool:
     return any(t.encoding != "dense" for t in (*info.inputs.values(), *info.outputs.values()))
 
 
-def load_as_tf2(source: LegacySource, keys: list[str]) -> Any:
+def load_as_tf2(source: LoggedModel, keys: list[str]) -> Any:
     """``tf.saved_model.load`` of the SavedModel reduced to ``keys``, variables lifted.
 
     Rewrites ``source``'s ``saved_model.pb`` in place: call it on a downloaded
@@ -103,17 +83,18 @@ def load_as_tf2(source: LegacySource, keys: list[str]) -> Any:
     import tensorflow as tf
     from tensorflow.core.protobuf import saved_model_pb2
 
-    _, meta_graph = inspect_saved_model(source.export_dir, source.meta_graph_tags)
+    tags = source.description.meta_graph_tags
+    _, meta_graph = inspect_saved_model(source.export_dir, tags)
     meta_graph = lift_reference_variables(meta_graph, keys)
     proto = saved_model_pb2.SavedModel(saved_model_schema_version=1)
     proto.meta_graphs.add().CopyFrom(meta_graph)
     (source.export_dir / PBTXT_FILENAME).unlink(missing_ok=True)
     (source.export_dir / PB_FILENAME).write_bytes(proto.SerializeToString())
     try:
-        return tf.saved_model.load(str(source.export_dir), tags=source.meta_graph_tags)
+        return tf.saved_model.load(str(source.export_dir), tags=tags)
     except Exception as e:  # noqa: BLE001 -- any TF error means TF2 cannot load this graph
-        raise _invalid(
-            f"TF2 cannot load signatures {keys} of this model: {_tf_error(e)}. "
+        raise invalid(
+            f"TF2 cannot load signatures {keys} of this model: {first_line(e)}. "
             "Export fewer signatures (signatures=[...]), or keep serving it as a TF1 model."
         ) from None
 
@@ -138,7 +119,7 @@ def export_tf2(model_uri: str, out_dir: str, *, signatures: list[str] | None = N
     """
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise _invalid(
+        raise invalid(
             f"'{out}' is not an empty folder; export_tf2 never overwrites. Pick a new or empty one."
         )
     with tempfile.TemporaryDirectory() as tmp:
@@ -146,7 +127,7 @@ def export_tf2(model_uri: str, out_dir: str, *, signatures: list[str] | None = N
         keys = select_signatures(source, signatures)
         batches, unchecked = _reference_outputs(source, keys)
         loaded = load_as_tf2(source, keys)
-        methods = {k: source.signatures[k].method_name for k in keys}
+        methods = {k: source.description.signatures[k].info.method_name for k in keys}
         _save_checked(loaded, out, methods, batches)
     if unchecked:
         _logger.warning("Exported without an output check: %s.", "; ".join(unchecked))
@@ -154,42 +135,31 @@ def export_tf2(model_uri: str, out_dir: str, *, signatures: list[str] | None = N
 
 
 def _reference_outputs(
-    source: LegacySource, keys: list[str]
+    source: LoggedModel, keys: list[str]
 ) -> tuple[dict[str, tuple[dict, dict]], list[str]]:
     """``{key: (batch, TF1 outputs)}`` from a Session, and why others go unchecked."""
-    from mlflow_tf1.equivalence import generated_batch
-
-    model, _ = _load_saved_model(source.export_dir, source.meta_graph_tags, "session")
+    model = logged_model.load_graph(source, "session")
     checks, unchecked = {}, []
     for key in keys:
-        signature = model.signatures[key]
-        info = signature.info
-        batch = {} if not info.inputs else generated_batch(info, model.parsers.get(key))
-        if key in model.stateful:
+        description = source.description.signatures[key]
+        batch = samples.user_batch(description) if description.info.inputs else {}
+        if description.stateful:
             unchecked.append(f"'{key}' (it changes state)")
         elif batch is None:
             unchecked.append(f"'{key}' (no sample input can be generated for it)")
         else:
-            batch = {k: _fit_scalar(v, info.inputs.get(k)) for k, v in batch.items()}
             try:
-                checks[key] = (batch, signature.run(batch))
+                checks[key] = (batch, model.signatures[key].run(batch))
             except Exception as e:  # noqa: BLE001 -- the TF1 graph cannot be a reference here
                 unchecked.append(
-                    f"'{key}' (the TF1 graph fails on a generated sample: {_tf_error(e)})"
+                    f"'{key}' (the TF1 graph fails on a generated sample: {first_line(e)})"
                 )
     return checks, unchecked
-
-
-def _fit_scalar(column: np.ndarray, info: TensorInfo | None) -> np.ndarray:
-    """A scalar input (shape ``()``) gets one value, not a column."""
-    return column.reshape(-1)[:1].reshape(()) if info is not None and info.shape == () else column
 
 
 def _save_checked(loaded: Any, out: Path, methods: dict[str, str], checks: dict) -> None:
     """Save, reload and compare; a failure leaves ``out`` as it was (absent or empty)."""
     import tensorflow as tf
-
-    from mlflow_tf1.equivalence import _difference
 
     existed = out.exists()
     try:
@@ -199,10 +169,10 @@ def _save_checked(loaded: Any, out: Path, methods: dict[str, str], checks: dict)
         for key, (batch, expected) in checks.items():
             outputs = reloaded.signatures[key](**{k: tf.constant(v) for k, v in batch.items()})
             actual = {k: np.asarray(v) for k, v in outputs.items()}
-            if difference := _difference(_arrays(expected), actual):
+            if found := difference(_arrays(expected), actual):
                 raise MlflowException(
                     f"The TF2 export of signature '{key}' does not reproduce the TF1 model: "
-                    f"{difference.replace('legacy loader', 'TF1 graph')}. Nothing was written."
+                    f"{found.replace('legacy loader', 'TF1 graph')}. Nothing was written."
                 )
     except BaseException as e:
         shutil.rmtree(out, ignore_errors=True)
@@ -210,7 +180,7 @@ def _save_checked(loaded: Any, out: Path, methods: dict[str, str], checks: dict)
             out.mkdir(parents=True)
         if isinstance(e, MlflowException) or not isinstance(e, Exception):
             raise
-        raise MlflowException(f"TF2 could not export this model: {_tf_error(e)}") from None
+        raise MlflowException(f"TF2 could not export this model: {first_line(e)}") from None
 
 
 def _restore_method_names(out: Path, methods: dict[str, str]) -> None:
@@ -228,13 +198,6 @@ def _restore_method_names(out: Path, methods: dict[str, str]) -> None:
             signatures[key].method_name = method
         (out / PB_FILENAME).write_bytes(proto.SerializeToString())
         fingerprinting_utils.write_fingerprint(str(out))  # it checksums saved_model.pb
-
-
-def _tf_error(error: Exception) -> str:
-    """The informative line of a TF error, past autograph's "in user code:" header."""
-    from mlflow_tf1.runtime import _first_line_of
-
-    return _first_line_of(str(error).replace("in user code:", "")) or type(error).__name__
 
 
 def _arrays(outputs: dict[str, Any]) -> dict[str, np.ndarray]:

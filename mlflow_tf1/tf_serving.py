@@ -14,7 +14,7 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.store.artifact.utils.models import get_model_name_and_version
 from mlflow.tracking.artifact_utils import _download_artifact_from_uri
 
-from mlflow_tf1.flavor import FLAVOR_NAME
+from mlflow_tf1.constants import FLAVOR_NAME
 from mlflow_tf1.legacy import LEGACY_FLAVOR
 
 

@@ -16,7 +16,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 import mlflow_tf1
-from mlflow_tf1.cli import CliError, _as_table, cli
+from mlflow_tf1.cli import CliError, cli
+from mlflow_tf1.cli.files import as_table
 from tests import tf1_models
 from tests.conftest import corpus_path
 
@@ -48,6 +49,32 @@ def user_error(*args) -> str:
 
 def key_values(stdout: str) -> dict[str, str]:
     return dict(line.split(": ", 1) for line in stdout.strip().splitlines())
+
+
+HEAVY_MODULES = ("tensorflow", "mlflow", "numpy", "pandas")
+_FRESH_CLI = f"""
+import json, sys
+from mlflow_tf1.cli import cli
+try:
+    cli.main(sys.argv[1:], prog_name="mlflow-tf1")
+finally:
+    print(json.dumps([m for m in {HEAVY_MODULES!r} if m in sys.modules]), file=sys.stderr)
+"""
+
+
+def in_fresh_process(*args) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """Runs the command in a new interpreter; returns it and the heavy modules it imported.
+
+    In this process TensorFlow and MLflow are loaded already, so only a fresh
+    one can tell what a command imports.
+    """
+    result = subprocess.run(
+        [sys.executable, "-c", _FRESH_CLI, *(str(a) for a in args)],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    *stderr, loaded = result.stderr.strip().splitlines()
+    result.stderr = "\n".join(stderr)
+    return result, json.loads(loaded)
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +121,26 @@ def test_installed_console_script_runs_in_its_own_process(tmp_path):
     assert result.stderr.strip() == f"Error: SavedModel path '{missing}' does not exist."
 
 
+@pytest.mark.parametrize("command", [[], ["inspect"], ["log"], ["predict"], ["migrate"]])
+def test_help_imports_no_heavy_library(command):
+    """``--help`` answers at once: MLflow, TensorFlow, numpy and pandas load in commands only."""
+    result, loaded = in_fresh_process(*command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "Usage: mlflow-tf1" in result.stdout
+    assert loaded == []
+
+
+def test_package_names_load_on_first_access():
+    """``import mlflow_tf1`` is lazy (so is the CLI's); every public name still resolves."""
+    import mlflow_tf1.keras_layer  # the submodule named like the function must not hide it
+
+    assert set(mlflow_tf1.__all__) <= set(dir(mlflow_tf1))
+    assert all(getattr(mlflow_tf1, name) is not None for name in mlflow_tf1.__all__)
+    assert callable(mlflow_tf1.keras_layer) and mlflow_tf1.FLAVOR_NAME == "tf1"
+    with pytest.raises(AttributeError, match="no_such_name"):
+        mlflow_tf1.no_such_name  # noqa: B018
+
+
 # ---------------------------------------------------------------- inspect
 
 
@@ -120,7 +167,12 @@ def test_inspect_half_plus_two_json():
     )
     assert signatures["regress_x_to_y"]["method_name"] == "tensorflow/serving/regress"
     features = signatures["regress_x_to_y"]["example_features"]
-    assert features["x"] == {"dtype": "float32", "kind": "fixed_len", "shape": [1], "default": None}
+    assert _spec(features["x"]) == {
+        "dtype": "float32",
+        "kind": "fixed_len",
+        "shape": [1],
+        "default": None,
+    }
     assert features["x2"]["default"] == [0.0]
     assert "example_features" not in signatures["serving_default"]
     assert set(report["backends"].values()) == {"tf2"}
@@ -298,7 +350,7 @@ def test_predict_mlflow_serving_json_formats(half_plus_two_uri, tmp_path):
 
 def test_outputs_without_one_row_per_input_row_are_not_tables():
     with pytest.raises(CliError, match="write JSON instead"):
-        _as_table({"output": np.float32(2.0)}, rows=None)
+        as_table({"output": np.float32(2.0)}, rows=None)
 
 
 # ---------------------------------------------------------------- errors
@@ -322,8 +374,25 @@ def test_unknown_signature_lists_the_available_ones(half_plus_two_uri, tmp_path)
     rows.write_text("x\n1.0\n")
     error = user_error("predict", half_plus_two_uri, "-i", rows, "--signature", "nope")
     assert "'nope'" in error and "serving_default" in error
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps({"inputs": {"x": [1.0]}, "params": {"signature_name": "nope"}}))
+    assert "Unknown signature 'nope'" in user_error("predict", half_plus_two_uri, "-i", request)
     error = user_error("inspect", corpus_path(HALF_PLUS_TWO), "--meta-graph-tags", "serve,gpu")
     assert "['serve']" in error
+
+
+def test_unknown_signature_is_refused_from_mlmodel_before_tensorflow_loads(
+    half_plus_two_uri, tmp_path
+):
+    rows = tmp_path / "rows.csv"
+    rows.write_text("x\n1.0\n")
+    result, loaded = in_fresh_process("predict", half_plus_two_uri, "-i", rows, "--signature", "no")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == (
+        "Error: Unknown signature 'no'. Available signatures: ['classify_x_to_y', "
+        "'regress_x2_to_y3', 'regress_x_to_y', 'regress_x_to_y2', 'serving_default']."
+    )  # no "Loading TensorFlow..." nor "Loading model" status before it
+    assert "tensorflow" not in loaded
 
 
 def test_session_bundle_is_logged_as_the_checkpoint_it_is():
@@ -345,3 +414,8 @@ def test_an_mlflow_model_of_another_flavor_is_named_as_such(tmp_path):
 
 def test_bad_model_tag_is_a_user_error():
     assert "KEY=VALUE" in user_error("log", corpus_path(HALF_PLUS_TWO), "--tags", "team")
+
+
+def _spec(feature: dict) -> dict:
+    """A recorded feature's spec, without the parser tensor it is fed through."""
+    return {k: v for k, v in feature.items() if k in ("dtype", "kind", "shape", "default")}

@@ -138,5 +138,10 @@ def test_loading_never_changes_a_stateful_models_state():
     path = corpus_path("tf_serving/saved_model_counter/00000123")
     uri = mlflow_tf1.log_model(str(path), signature_name="incr_counter").model_uri
     model = mlflow.pyfunc.load_model(uri)  # the default signature increments: no warm-up
-    assert model.get_raw_model().stateful == {"incr_counter", "incr_counter_by", "reset_counter"}
+    signatures = model.get_raw_model().description.signatures
+    assert {k for k, s in signatures.items() if s.stateful} == {
+        "incr_counter",
+        "incr_counter_by",
+        "reset_counter",
+    }
     assert float(model.predict(None, params={"signature_name": "get_counter"})["output"]) == 0.0

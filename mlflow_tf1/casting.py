@@ -1,0 +1,148 @@
+"""Values to a tensor's dtype, refusing every value the cast would change.
+
+JSON gives float64 and None, pandas gives NaN for gaps and Int64 with
+``<NA>``; TF1 graphs want exact float32, int64, bool or bytes. A cast that
+would overflow, round, truncate or invent a number is refused naming the input
+and what is valid: a refusal beats a plausible wrong answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from mlflow_tf1.errors import invalid
+from mlflow_tf1.metadata import TensorInfo
+
+
+def numpy_dtype(dtype: str) -> Any:
+    """The numpy dtype a tensor dtype is fed as (``object`` for strings)."""
+    return object if dtype == "string" else tf.as_dtype(dtype).as_numpy_dtype
+
+
+def cast(array: np.ndarray, info: TensorInfo) -> np.ndarray:
+    """``array`` as the tensor's dtype, refusing any value the cast would change."""
+    if info.dtype == "string":
+        return _to_bytes(array, info)
+    np_type = numpy_dtype(info.dtype)
+    if array.dtype == object or array.dtype.kind in "USV":
+        array = _numeric_from_objects(array, info)
+    if array.dtype.kind == "b" or np.issubdtype(np_type, np.bool_):
+        return array if array.dtype == np_type else _to_bool(array, info, np_type)
+    if np.issubdtype(np_type, np.integer):
+        return array if array.dtype == np_type else _to_integers(array, info, np_type)
+    return _to_floats(array, info, np_type)
+
+
+def _to_floats(array: np.ndarray, info: TensorInfo, np_type: Any) -> np.ndarray:
+    """Cast; one sum proves there is no NaN and no overflow on the common path."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = array if array.dtype == np_type else array.astype(np_type)
+        if out.dtype.kind != "f" or np.isfinite(out.sum()):
+            return out
+    # A tf.Example float_list may hold NaN (gaps were filled or refused before);
+    # a dense tensor input's NaN is a JSON null or a pandas gap: missing.
+    if not info.feature and np.isnan(out).any():
+        rows = np.flatnonzero(np.isnan(out.reshape(len(out), -1)).any(axis=1)) if out.ndim else [0]
+        raise invalid(
+            f"Input '{info.key}' is {info.dtype}; got missing values (null/NaN) in row(s) "
+            f"{np.asarray(rows)[:10].tolist()}. Send a number in every cell."
+        )
+    if array.dtype.kind in "iuf" and (np.isinf(out) & ~np.isinf(array)).any():
+        limit = float(np.finfo(np_type).max)
+        raise invalid(
+            f"Input '{info.key}' is {info.dtype}; values must lie in [{-limit:g}, {limit:g}] "
+            "(a larger value would become infinity)."
+        )
+    return out
+
+
+def _to_integers(array: np.ndarray, info: TensorInfo, np_type: Any) -> np.ndarray:
+    """Cast, then prove nothing changed: one pass on the common, valid path."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        cast = array.astype(np_type)
+    if array.dtype == cast.dtype or np.array_equal(cast, array):
+        return cast
+    limits = np.iinfo(np_type)
+    if array.dtype.kind == "f" and np.isnan(array).any():
+        raise invalid(f"Input '{info.key}' is {info.dtype}; got missing values (null/NaN).")
+    if array.dtype.kind in "fc":
+        with np.errstate(invalid="ignore"):
+            bad = array[~np.isfinite(array) | (array != np.round(array))][:3]
+        if bad.size:
+            raise invalid(
+                f"Input '{info.key}' is {info.dtype}; got non-integral values such as {bad.tolist()}."
+            )
+    raise invalid(
+        f"Input '{info.key}' is {info.dtype}; values must lie in [{limits.min}, {limits.max}]."
+    )
+
+
+def _numeric_from_objects(array: np.ndarray, info: TensorInfo) -> np.ndarray:
+    if any(isinstance(v, (str, bytes)) for v in array.flat):
+        raise invalid(f"Input '{info.key}' is {info.dtype}; got strings.")
+    if any(v is None or v is pd.NA for v in array.flat):
+        raise invalid(
+            f"Input '{info.key}' is {info.dtype}; got missing values (null/None). "
+            "Send a number in every cell."
+        )
+    if array.dtype != object:
+        return array
+    try:
+        if column_kind(array.reshape(-1)) == "integer":
+            with contextlib.suppress(OverflowError):  # beyond int64: range-checked as floats
+                return array.astype(np.int64)  # exact, unlike float64 beyond 2**53
+        return array.astype(np.float64)
+    except (TypeError, ValueError) as e:
+        raise invalid(f"Input '{info.key}' is {info.dtype}; could not read numbers: {e}") from None
+
+
+def _to_bool(array: np.ndarray, info: TensorInfo, np_type: Any) -> np.ndarray:
+    if np.issubdtype(np_type, np.bool_):
+        if array.dtype.kind != "b" and not np.isin(array, (0, 1)).all():
+            raise invalid(f"Input '{info.key}' is bool; got values other than 0/1/true/false.")
+        return array.astype(np.bool_)
+    raise invalid(f"Input '{info.key}' is {info.dtype}; got booleans.")
+
+
+def _to_bytes(array: np.ndarray, info: TensorInfo) -> np.ndarray:
+    if array.dtype.kind == "S":
+        return array.astype(object)
+    missing = pd.isna(array)
+    if missing.any():
+        rows = np.flatnonzero(missing.reshape(len(missing), -1).any(axis=1)) if array.ndim else [0]
+        raise invalid(
+            f"Input '{info.key}' is a string tensor; got missing values (None/NaN) in "
+            f"row(s) {np.asarray(rows)[:10].tolist()}."
+        )
+    kind = column_kind(array)
+    if kind in ("bytes", "empty"):
+        return array
+    if kind == "string":
+        out = np.empty(array.shape, dtype=object)
+        out[:] = [v.encode("utf-8") for v in array.tolist()]
+        return out
+    out = np.empty(array.shape, dtype=object)
+    flat_out = out.reshape(-1)
+    for i, v in enumerate(array.reshape(-1)):
+        if isinstance(v, bytes):
+            flat_out[i] = v
+        elif isinstance(v, str):
+            flat_out[i] = v.encode("utf-8")
+        else:
+            raise invalid(
+                f"Input '{info.key}' is a string tensor; got {type(v).__name__} {v!r}. "
+                'Pass str, bytes or {"b64": ...}.'
+            )
+    return out
+
+
+def column_kind(values: Any) -> str:
+    """pandas' vectorized guess of what a 1-D column holds ("string", "mixed", ...)."""
+    if isinstance(values, np.ndarray) and values.ndim != 1:
+        return "mixed"
+    return pd.api.types.infer_dtype(values, skipna=True)

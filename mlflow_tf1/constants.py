@@ -1,0 +1,11 @@
+"""Names shared by the flavor's modules and the CLI, defined once (no imports: cheap to load)."""
+
+FLAVOR_NAME = "tf1"
+# Where the SavedModel lives inside an MLflow model folder.
+SAVED_MODEL_SUBPATH = "tfmodel"
+# Bumped when the description in MLmodel gains what older readers can't derive.
+DESCRIPTION_VERSION = 2
+DEFAULT_MAX_BATCH_SIZE = 65_536
+# pyfunc params (MLflow's ``params=``), recorded in the logged signature.
+SIGNATURE_PARAM = "signature_name"
+MAX_BATCH_PARAM = "max_batch_size"

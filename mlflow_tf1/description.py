@@ -1,0 +1,156 @@
+"""The model, described once: what every later step needs to know about each signature.
+
+Built from the SavedModel's protobuf at save time (graph walks run once, here),
+written to the ``tf1`` flavor of ``MLmodel``, and read back at load through
+`from_config`. The runtime, the input routing, the CLI's reports and the
+migration check all read this description instead of re-deriving it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlflow.exceptions import MlflowException
+
+from mlflow_tf1.audit import audit, stateful_signatures
+from mlflow_tf1.errors import invalid
+from mlflow_tf1.examples import ExampleParser, inspect_parser
+from mlflow_tf1.metadata import (
+    SavedModelInfo,
+    SignatureInfo,
+    TensorInfo,
+    check_graph,
+    default_signature_name,
+)
+
+
+@dataclass(frozen=True)
+class SignatureDescription:
+    """One signature: its tensors, how raw rows reach it, and whether calling it changes state.
+
+    ``parser`` is set when raw tf.Example feature columns can be fed in place of
+    the serialized protos; ``protos_only`` says why they can't when the input is
+    parsed some other way. ``stateful`` signatures are never warmed up or replayed.
+    """
+
+    info: SignatureInfo
+    parser: ExampleParser | None = None
+    protos_only: str | None = None
+    stateful: bool = False
+
+    @property
+    def key(self) -> str:
+        return self.info.key
+
+    def to_config(self) -> dict[str, Any]:
+        config = self.info.to_dict()
+        config["stateful"] = self.stateful
+        if self.parser is not None:
+            config.update(self.parser.to_config())
+        if self.protos_only is not None:
+            config["raw_rows_refused"] = f"because {self.protos_only}"
+        return config
+
+    @classmethod
+    def from_config(cls, key: str, config: dict[str, Any]) -> SignatureDescription:
+        info = SignatureInfo(
+            key=key,
+            method_name=config.get("method_name", ""),
+            inputs=_tensors(config.get("inputs")),
+            outputs=_tensors(config.get("outputs")),
+        )
+        refused = config.get("raw_rows_refused")
+        return cls(
+            info=info,
+            parser=ExampleParser.from_config(config),
+            protos_only=refused.removeprefix("because ") if refused else None,
+            stateful=bool(config.get("stateful", False)),
+        )
+
+
+def _tensors(config: dict[str, dict] | None) -> dict[str, TensorInfo]:
+    return {k: TensorInfo.from_dict(k, v) for k, v in (config or {}).items()}
+
+
+@dataclass(frozen=True)
+class ModelDescription:
+    """The chosen MetaGraph of a SavedModel: tags, signatures, the default one, the audit."""
+
+    meta_graph_tags: list[str]
+    default_signature: str | None
+    signatures: dict[str, SignatureDescription]
+    saved_with_tensorflow: str = "unknown"
+    op_audit: dict[str, list[str]] = field(default_factory=dict)
+
+    def signature(self, key: str | None) -> SignatureDescription:
+        """``key`` (the default when None), or a refusal listing the signatures there are."""
+        key = self.default_signature if key is None else key
+        if key not in self.signatures:
+            raise invalid(
+                f"Unknown signature '{key}'. Available signatures: {sorted(self.signatures)}."
+            )
+        return self.signatures[key]
+
+    @property
+    def stateless(self) -> list[str]:
+        return [k for k, s in self.signatures.items() if not s.stateful]
+
+    def to_config(self) -> dict[str, Any]:
+        """The keys of the ``tf1`` flavor this description owns."""
+        return {
+            "meta_graph_tags": list(self.meta_graph_tags),
+            "signature_name": self.default_signature,
+            "signatures": {k: s.to_config() for k, s in self.signatures.items()},
+            "saved_with_tensorflow": self.saved_with_tensorflow,
+            "op_audit": dict(self.op_audit),
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> ModelDescription:
+        return cls(
+            meta_graph_tags=list(config["meta_graph_tags"]),
+            default_signature=config["signature_name"],
+            signatures={
+                k: SignatureDescription.from_config(k, v)
+                for k, v in (config.get("signatures") or {}).items()
+            },
+            saved_with_tensorflow=config.get("saved_with_tensorflow", "unknown"),
+            op_audit=config.get("op_audit") or {},
+        )
+
+
+def describe(
+    info: SavedModelInfo, meta_graph, signature_name: str | None = None, strict: bool = True
+) -> ModelDescription:
+    """Describe a parsed SavedModel: the one place the graph is walked.
+
+    ``strict`` refuses what could not be logged: an unknown ``signature_name``
+    or no way to pick a default, and graphs that would fail deep inside
+    TensorFlow (unknown ops, missing tensors). ``inspect`` describes those too.
+    """
+    default = None
+    if strict:
+        default = default_signature_name(info.signatures, signature_name)
+        check_graph(meta_graph, info.signatures)
+    else:
+        with contextlib.suppress(MlflowException):
+            default = default_signature_name(info.signatures, signature_name)
+    stateful = stateful_signatures(meta_graph, info.signatures)
+    signatures = {}
+    for key, signature in info.signatures.items():
+        found = inspect_parser(meta_graph, signature)
+        signatures[key] = SignatureDescription(
+            info=signature,
+            parser=found if isinstance(found, ExampleParser) else None,
+            protos_only=found if isinstance(found, str) else None,
+            stateful=key in stateful,
+        )
+    return ModelDescription(
+        meta_graph_tags=info.meta_graph_tags,
+        default_signature=default,
+        signatures=signatures,
+        saved_with_tensorflow=info.tensorflow_version,
+        op_audit=audit(meta_graph, info.signatures),
+    )

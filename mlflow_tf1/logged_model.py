@@ -1,0 +1,109 @@
+"""The logged-model reader: one typed view of a model folder's ``MLmodel``.
+
+Reads this flavor's ``tf1`` config, or the ``tensorflow`` config MLflow 1.x
+wrote (for migration and export), into a `LoggedModel`. Configs written before
+the description was recorded in full are described from their SavedModel once,
+here, so nothing downstream has to tell the versions apart.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlflow.models import Model
+from mlflow.utils.model_utils import _add_code_from_conf_to_system_path
+
+from mlflow_tf1.constants import DEFAULT_MAX_BATCH_SIZE, DESCRIPTION_VERSION, FLAVOR_NAME
+from mlflow_tf1.description import ModelDescription, describe
+from mlflow_tf1.errors import invalid
+from mlflow_tf1.legacy import LEGACY_FLAVOR, legacy_config
+from mlflow_tf1.metadata import inspect_saved_model
+
+_logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LoggedModel:
+    """A local model folder: where its SavedModel is and what it holds."""
+
+    path: Path
+    export_dir: Path
+    description: ModelDescription
+    max_batch_size: int = DEFAULT_MAX_BATCH_SIZE
+    hooks: dict[str, str] = field(default_factory=dict)
+    pyfunc_backend: str = "session"
+    legacy: bool = False
+
+
+def read(local_path: str | Path, uri: str | None = None) -> LoggedModel:
+    """The model at ``local_path`` (``uri`` names it in errors)."""
+    path = Path(local_path)
+    model = Model.load(str(path))
+    config = model.flavors.get(FLAVOR_NAME)
+    if config is not None:
+        _add_code_from_conf_to_system_path(str(path), config)
+        return _from_tf1(path, config)
+    if LEGACY_FLAVOR in model.flavors:
+        return _from_legacy(path, legacy_config(model, uri or str(path)))
+    raise invalid(
+        f"'{uri or path}' is an MLflow model without the '{FLAVOR_NAME}' flavor "
+        f"(its flavors: {sorted(model.flavors)})."
+    )
+
+
+def _from_tf1(path: Path, config: dict[str, Any]) -> LoggedModel:
+    export_dir = path / config["saved_model_dir"]
+    if config.get("description_version", 1) >= DESCRIPTION_VERSION:
+        description = ModelDescription.from_config(config)
+    else:
+        info, meta_graph = inspect_saved_model(export_dir, config["meta_graph_tags"])
+        description = describe(info, meta_graph, config.get("signature_name"))
+    return LoggedModel(
+        path=path,
+        export_dir=export_dir,
+        description=description,
+        max_batch_size=int(config.get("max_batch_size", DEFAULT_MAX_BATCH_SIZE)),
+        hooks=dict(config.get("hooks") or {}),
+        pyfunc_backend=config.get("pyfunc_backend", "session"),
+    )
+
+
+def _from_legacy(path: Path, config: dict[str, Any]) -> LoggedModel:
+    """MLflow 1.x wrote ``saved_model_dir``, ``meta_graph_tags``, ``signature_def_key``."""
+    info, meta_graph = inspect_saved_model(
+        path / config["saved_model_dir"], config.get("meta_graph_tags")
+    )
+    description = describe(info, meta_graph, config.get("signature_def_key"))
+    return LoggedModel(path=path, export_dir=info.export_dir, description=description, legacy=True)
+
+
+def load_graph(model: LoggedModel, backend: str):
+    """The model's graph ready to run (`runtime.LoadedSavedModel`), timed and logged once."""
+    from mlflow_tf1.metadata import read_saved_model, select_meta_graph
+    from mlflow_tf1.quiet import quiet_tensorflow
+    from mlflow_tf1.runtime import LoadedSavedModel
+
+    start = time.perf_counter()
+    meta_graph = select_meta_graph(
+        read_saved_model(model.export_dir), model.description.meta_graph_tags
+    )
+    with quiet_tensorflow():
+        loaded = LoadedSavedModel(model.export_dir, meta_graph, model.description, backend)
+    _logger.info(
+        "Loaded TF1 model '%s' in %.2f s; backends: %s.",
+        model.path.name,
+        time.perf_counter() - start,
+        _backend_summary(loaded.backends),
+    )
+    return loaded
+
+
+def _backend_summary(backends: dict[str, str]) -> str:
+    by_backend: dict[str, list[str]] = {}
+    for key, backend in backends.items():
+        by_backend.setdefault(backend, []).append(key)
+    return "; ".join(f"{b} ({', '.join(keys)})" for b, keys in by_backend.items())

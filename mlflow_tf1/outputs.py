@@ -1,0 +1,56 @@
+"""Graph outputs back to what the caller expects: named arrays, or a DataFrame for a DataFrame.
+
+String tensors come back as ``str`` where they are valid UTF-8 (JSON can carry
+them); other bytes are left as bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+def format_outputs(outputs: dict[str, Any], as_frame: bool) -> Any:
+    """Graph outputs as the user expects them.
+
+    Always named: a dict ``{output_key: array}``; for DataFrame input a
+    DataFrame with one column per output when every output has one row per
+    input row (``[n, 1]`` outputs become scalar columns, wider ones hold one
+    array per row). String outputs are ``str`` where valid UTF-8.
+    """
+    outputs = {k: _decode_strings(v) for k, v in outputs.items()}
+    if not as_frame or not outputs:
+        return outputs
+    lengths = {np.shape(v)[0] if np.ndim(v) else None for v in outputs.values()}
+    if (
+        len(lengths) != 1
+        or None in lengths
+        or not all(isinstance(v, np.ndarray) for v in outputs.values())
+    ):
+        return outputs
+    columns = {}
+    for key, v in outputs.items():
+        if v.ndim == 2 and v.shape[1] == 1:
+            v = v[:, 0]
+        columns[key] = v if v.ndim == 1 else list(v)
+    return pd.DataFrame(columns)
+
+
+def _decode_strings(value: Any) -> Any:
+    if isinstance(value, np.ndarray) and value.dtype == object and value.size:
+        flat = value.reshape(-1).tolist()
+        try:
+            decoded = [v.decode("utf-8") if isinstance(v, bytes) else v for v in flat]
+        except UnicodeDecodeError:
+            return value
+        out = np.empty(value.shape, dtype=object)
+        out.reshape(-1)[:] = decoded
+        return out
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return value
+    return value

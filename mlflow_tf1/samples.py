@@ -1,0 +1,94 @@
+"""Small valid batches generated from a signature's description, for warm-up and checks.
+
+A load warms every stateless signature on one (an empty batch fails in many
+graphs, so it would warm nothing); the migration check and the TF2 export
+compare backends on one. Values are distinct per row and within every dtype's range.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from mlflow_tf1.casting import numpy_dtype
+from mlflow_tf1.description import SignatureDescription
+from mlflow_tf1.examples import serialize
+from mlflow_tf1.metadata import SignatureInfo, TensorInfo
+
+ROWS = 4
+
+
+def tensor_batch(info: SignatureInfo) -> dict[str, Any] | None:
+    """Exactly typed arrays (or SparseTensorValues) for every input; None where one can't be made."""
+    batch = {}
+    for key, t in info.inputs.items():
+        value = _sparse(t) if t.encoding == "coo_sparse" else _dense(t)
+        if value is None:
+            return None
+        batch[key] = value
+    return batch
+
+
+def feature_rows(signature: SignatureDescription) -> dict[str, Any] | None:
+    """Raw feature columns for a tf.Example signature (one value per row for var-len ones)."""
+    if signature.parser is None:
+        return None
+    return tensor_batch(signature.parser.feature_signature(signature.info))
+
+
+def serialized_examples(signature: SignatureDescription) -> dict[str, np.ndarray] | None:
+    """Serialized tf.Examples built from the parse spec, keyed by the signature's input."""
+    parser = signature.parser
+    features = feature_rows(signature)
+    if parser is None or features is None:
+        return None
+    return {parser.input_key: serialize(features, parser.features)}
+
+
+def user_batch(
+    signature: SignatureDescription, info: SignatureInfo | None = None
+) -> dict[str, Any] | None:
+    """What a user would send: serialized examples for tf.Example signatures, else tensors.
+
+    ``info`` may carry the graph's own shapes where the SignatureDef has none.
+    """
+    if signature.parser is not None:
+        return serialized_examples(signature)
+    return tensor_batch(info or signature.info)
+
+
+def _dense(t: TensorInfo) -> np.ndarray | None:
+    if t.dtype in ("unknown", "resource", "variant"):
+        return None
+    if t.shape is None:  # unknown rank: a vector is the likeliest to fit
+        dims: tuple[int, ...] = (ROWS,)
+    elif t.shape == ():
+        dims: tuple[int, ...] = ()
+    else:
+        dims = (ROWS, *[d if d > 0 else 1 for d in t.shape[1:]])
+    count = int(np.prod(dims, dtype=np.int64))
+    if t.dtype == "string":
+        values = np.array([f"v{i % 3}".encode() for i in range(count)], dtype=object)
+    elif t.dtype == "bool":
+        values = np.arange(count) % 2 == 0
+    else:
+        try:
+            values = (np.arange(count) % 7 + 1).astype(numpy_dtype(t.dtype))
+        except TypeError:
+            return None
+    return values.reshape(dims)
+
+
+def _sparse(t: TensorInfo) -> tf.compat.v1.SparseTensorValue | None:
+    """One value in each row's first position."""
+    rank = 2 if t.shape is None else len(t.shape)
+    values = _dense(TensorInfo(t.key, t.dtype, (-1,)))
+    if values is None or rank < 1:
+        return None
+    indices = np.zeros((ROWS, rank), np.int64)
+    indices[:, 0] = np.arange(ROWS)
+    shape = np.ones(rank, np.int64)
+    shape[0] = ROWS
+    return tf.compat.v1.SparseTensorValue(indices, values, shape)
