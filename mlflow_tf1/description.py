@@ -9,7 +9,7 @@ migration check all read this description instead of re-deriving it.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mlflow.exceptions import MlflowException
@@ -17,6 +17,7 @@ from mlflow.exceptions import MlflowException
 from mlflow_tf1.audit import audit, stateful_signatures
 from mlflow_tf1.errors import invalid
 from mlflow_tf1.examples import ExampleParser, inspect_parser
+from mlflow_tf1.graphs import node_name
 from mlflow_tf1.metadata import (
     SavedModelInfo,
     SignatureInfo,
@@ -121,6 +122,29 @@ class ModelDescription:
         )
 
 
+def _with_graph_dtypes(info: SavedModelInfo, meta_graph) -> SavedModelInfo:
+    """Inputs whose SignatureDef dtype contradicts their placeholder take the graph's.
+
+    TF 1.0 exports declared tf.Example inputs as float32 while the placeholder
+    is a string; TensorFlow runs the graph, so the graph is what to feed.
+    """
+    from tensorflow.python.framework import dtypes
+
+    nodes = {n.name: n for n in meta_graph.graph_def.node}
+    signatures = {}
+    for key, signature in info.signatures.items():
+        inputs = {}
+        for name, t in signature.inputs.items():
+            node = nodes.get(node_name(t.name)) if t.name else None
+            if node is not None and node.op == "Placeholder" and "dtype" in node.attr:
+                graph_dtype = dtypes.as_dtype(node.attr["dtype"].type).name
+                if graph_dtype != t.dtype:
+                    t = replace(t, dtype=graph_dtype)
+            inputs[name] = t
+        signatures[key] = replace(signature, inputs=inputs)
+    return replace(info, signatures=signatures)
+
+
 def describe(
     info: SavedModelInfo, meta_graph, signature_name: str | None = None, strict: bool = True
 ) -> ModelDescription:
@@ -137,6 +161,7 @@ def describe(
     else:
         with contextlib.suppress(MlflowException):
             default = default_signature_name(info.signatures, signature_name)
+    info = _with_graph_dtypes(info, meta_graph)
     stateful = stateful_signatures(meta_graph, info.signatures)
     signatures = {}
     for key, signature in info.signatures.items():

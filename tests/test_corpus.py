@@ -145,3 +145,16 @@ def test_loading_never_changes_a_stateful_models_state():
         "reset_counter",
     }
     assert float(model.predict(None, params={"signature_name": "get_counter"})["output"]) == 0.0
+
+
+def test_half_plus_three_regress_runs_on_its_string_placeholder():
+    """TF 1.0 declared the tf.Example input float32; its placeholder is a string (the graph wins)."""
+    path = corpus_path("tf_serving/saved_model_half_plus_three/00000123")
+    model = mlflow.pyfunc.load_model(mlflow_tf1.log_model(str(path)).model_uri)
+    example = tf.train.Example()
+    example.features.feature["x"].float_list.value.append(2.0)
+    protos = np.array([example.SerializeToString()], dtype=object)
+    params = {"signature_name": "tensorflow/serving/regress"}
+    want = session_predict(path, "tensorflow/serving/regress", {"inputs": protos})["outputs"]
+    np.testing.assert_allclose(model.predict({"inputs": protos}, params=params)["outputs"], want)
+    np.testing.assert_allclose(model.predict({"x": [2.0]}, params=params)["outputs"], want)

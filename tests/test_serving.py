@@ -123,6 +123,16 @@ def test_params_choose_signature_with_base64_examples(server):
         ({"inputs": {"x": [[1.0, 2.0]]}}, "shape"),
         ({"inputs": {"x": [1.0]}, "params": {"signature_name": "nope"}}, "serving_default"),
         ({"inputs": {"inputs": ["not a proto"]}, "params": {"signature_name": "regress_x_to_y"}}, "regress_x_to_y"),
+        # A one-input signature never takes a differently named column.
+        ({"dataframe_split": {"columns": ["z"], "data": [[1.0]]}}, "None of the columns ['z']"),
+        ({"dataframe_records": [{"a": 1.0, "b": 2.0}]}, "Expected inputs: x"),
+        # float64 beyond float32's range would have become Infinity.
+        ({"inputs": {"x": [[1e39]]}}, "values must lie in"),
+        # A null is missing in every request format.
+        ({"dataframe_records": [{"x": None}]}, "missing values"),
+        ({"dataframe_split": {"columns": ["x"], "data": [[1.0], [None]]}}, "row(s) [1]"),
+        ({"inputs": {"x": None}}, "x"),
+        ({"instances": [[1.0], [None]]}, "missing values"),
     ],
 )  # fmt: skip
 def test_bad_requests_get_4xx_and_server_keeps_serving(server, body, needle):
@@ -149,6 +159,11 @@ def test_raw_taxi_rows_with_nulls():
         body = {"instances": records, "params": {"signature_name": "regression"}}
         outputs = predictions(url, body)["outputs"]
         assert [round(o[0], 4) for o in outputs] == [0.1754, 0.2121, 0.1937]
+        # Columns that match no feature were once scored as an all-default example (200).
+        response = invoke(url, {"dataframe_records": [{"far": 5.85}]})
+        assert response.status_code == 400, response.text
+        assert "None of the columns ['far'] is a feature" in response.json()["message"]
+        assert "fare" in response.json()["message"]
 
 
 def test_tf_serving_row_form_base64_and_graph_errors(server):

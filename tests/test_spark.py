@@ -316,3 +316,12 @@ def test_taxi_with_the_opt_in_feature_signature(spark, taxi):
     table = spark.read.csv(str(csv), header=True, inferSchema=True)
     got = _score_taxi(spark, uri, table)
     np.testing.assert_allclose(np.stack(got["scores"]), oracle["scores"], rtol=1e-5)
+
+
+def test_taxi_positional_columns_are_refused_not_scored_as_empty_examples(spark, taxi):
+    """udf(*columns) hands the UDF columns 0..n-1: once scored as 10,000 identical defaults."""
+    csv, _, uri, _, _ = taxi
+    table = spark.read.csv(str(csv), header=True, inferSchema=True)
+    predict = _udf(spark, uri, TAXI_RESULT)
+    with pytest.raises(Exception, match=r"None of the columns .* is a feature.*struct\('a', 'b'"):
+        table.select(predict(*table.columns)).collect()

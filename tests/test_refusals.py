@@ -1,0 +1,115 @@
+"""Input that can't be read one unambiguous way is refused, naming what would be valid.
+
+Each case here was once a silent wrong answer or a misleading message; the
+oracle for accepted input is arithmetic (half_plus_two: y = 0.5x + 2) or a raw
+Session (the taxi export, via the corpus README's known scores).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from mlflow.exceptions import MlflowException
+from mlflow.pyfunc import load_model
+
+import mlflow_tf1
+from mlflow_tf1.cli import cli
+from tests import tf1_models
+from tests.conftest import corpus_path
+
+
+@pytest.fixture(scope="module")
+def half_plus_two():
+    path = corpus_path("tf_serving/saved_model_half_plus_two_cpu/00000123")
+    return load_model(mlflow_tf1.log_model(str(path), name="hp2").model_uri)
+
+
+@pytest.fixture(scope="module")
+def taxi():
+    path = corpus_path("tfx/chicago_taxi_estimator/1646034756")
+    uri = mlflow_tf1.log_model(str(path), name="taxi").model_uri
+    rows = pd.read_csv(corpus_path("tfx/chicago_taxi.csv"), nrows=3)
+    return uri, load_model(uri), rows
+
+
+def test_one_input_takes_unnamed_or_positional_columns_never_another_name(half_plus_two):
+    unnamed = pd.DataFrame([[1.0], [2.0]])  # columns 0: pandas' default names
+    np.testing.assert_allclose(half_plus_two.predict(unnamed)["y"], [2.5, 3.0])
+    with pytest.raises(MlflowException, match=r"None of the columns \['z'\] is an input.*x"):
+        half_plus_two.predict(pd.DataFrame({"z": [1.0]}))
+
+
+def test_missing_column_is_named_missing_not_a_shape_error(tmp_path):
+    export = tmp_path / "mixed"
+    tf1_models.build_mixed_dtypes(export)
+    model = load_model(mlflow_tf1.log_model(str(export), name="mixed").model_uri)
+    frame = pd.DataFrame({"i32": [1], "flag": [True], "half": [1.0], "dbl": [1.0]})
+    with pytest.raises(
+        MlflowException, match=r"Missing input\(s\) \['bias', 'pix', 'text'\].*no column"
+    ):
+        model.predict(frame)
+
+
+@pytest.mark.parametrize("value", [1e39, -1e39, np.finfo(np.float64).max])
+def test_float32_overflow_is_refused_naming_the_range(half_plus_two, value):
+    with pytest.raises(MlflowException, match=r"Input 'x' is float32; values must lie in"):
+        half_plus_two.predict({"x": np.array([[value]])})
+
+
+def test_infinity_sent_as_infinity_is_kept(half_plus_two):
+    np.testing.assert_array_equal(
+        half_plus_two.predict({"x": np.array([[np.inf]])})["y"], [[np.inf]]
+    )
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pd.DataFrame({"x": [1.0, np.nan]}),
+        pd.DataFrame({"x": [1.0, None]}, dtype=object),
+        {"x": np.array([[1.0], [np.nan]])},
+        {"x": [[1.0], [None]]},
+        [{"x": 1.0}, {"x": None}],
+    ],
+)
+def test_missing_dense_values_get_one_answer_in_every_format(half_plus_two, data):
+    with pytest.raises(MlflowException, match=r"Input 'x' is float32; got missing values"):
+        half_plus_two.predict(data)
+
+
+@pytest.mark.parametrize(
+    "rename",
+    [str.upper, lambda c: "far" if c == "fare" else f"_{c}"],
+)
+def test_taxi_columns_matching_no_feature_are_refused(taxi, rename):
+    _, model, rows = taxi
+    renamed = rows.rename(columns=rename)
+    with pytest.raises(MlflowException, match=r"None of the columns .* is a feature .*fare"):
+        model.predict(renamed)
+
+
+def test_taxi_positional_columns_get_the_spark_hint(taxi):
+    _, model, rows = taxi
+    positional = rows.set_axis(range(rows.shape[1]), axis=1)
+    with pytest.raises(MlflowException, match=r"struct\('a', 'b', \.\.\.\), or name the columns"):
+        model.predict(positional)
+    with pytest.raises(MlflowException, match="None of the columns"):
+        model.predict([{"far": 5.85}])
+
+
+def test_taxi_extra_columns_beside_features_are_ignored(taxi):
+    _, model, rows = taxi
+    scores = model.predict(rows.assign(trip_id=[7, 8, 9]))["scores"]  # `tips` is there too
+    # The corpus README's scores from a raw Session on these three rows.
+    np.testing.assert_allclose(np.stack(scores)[:, 1], [0.17540, 0.21212, 0.19365], atol=1e-5)
+
+
+def test_cli_refuses_columns_matching_no_feature(taxi, tmp_path):
+    uri, _, rows = taxi
+    csv = tmp_path / "rows.csv"
+    rows.rename(columns=str.upper).to_csv(csv, index=False)
+    result = CliRunner().invoke(cli, ["predict", uri, "--input", str(csv)])
+    assert result.exit_code == 2, result.output
+    assert "None of the columns" in result.output and "fare" in result.output
