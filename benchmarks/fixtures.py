@@ -23,6 +23,9 @@ v1 = tf.compat.v1
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("MLFLOW_TF1_CORPUS", PROJECT_ROOT.parent / "shared" / "corpus"))
 HALF_PLUS_TWO = CORPUS / "tf_serving" / "saved_model_half_plus_two_cpu" / "00000123"
+HALF_PLUS_THREE = CORPUS / "tf_serving" / "saved_model_half_plus_three" / "00000123"
+MATRIX_HALF_PLUS_TWO = CORPUS / "tf_serving" / "matrix_half_plus_two" / "1"
+COUNTER = CORPUS / "tf_serving" / "saved_model_counter" / "00000123"
 TAXI_EXPORT = CORPUS / "tfx" / "chicago_taxi_estimator" / "1646034756"
 TAXI_CSV = CORPUS / "tfx" / "chicago_taxi.csv"
 SERVE = "serve"
@@ -120,10 +123,11 @@ def load_session(export_dir: Path) -> tuple[v1.Session, Any]:
 
 
 class RawSession:
-    """One signature of a loaded Session as a ``make_callable``: the fastest TF1 path.
+    """One signature of a loaded Session, callable the two ways TF1 code does it.
 
-    ``call`` takes numpy arrays in ``inputs`` order and returns them in
-    ``outputs`` order.
+    ``call`` is a ``make_callable`` (usually the fastest TF1 path) and
+    ``feed_dict_call`` is ``session.run(fetches, feed_dict)``; both take numpy
+    arrays in ``inputs`` order and return them in ``outputs`` order.
     """
 
     def __init__(self, session: v1.Session, meta_graph: Any, signature: str = DEFAULT_SIGNATURE):
@@ -135,6 +139,13 @@ class RawSession:
         feeds = [graph.get_tensor_by_name(signature_def.inputs[k].name) for k in self.inputs]
         fetches = [graph.get_tensor_by_name(signature_def.outputs[k].name) for k in self.outputs]
         self.call: Callable[..., list[np.ndarray]] = session.make_callable(fetches, feeds)
+        self._feeds, self._fetches = feeds, fetches
+
+    def feed_dict_call(self, *arrays: Any) -> list[np.ndarray]:
+        """``session.run`` with a feed dict, as most TF1 serving code was written."""
+        return self.session.run(
+            self._fetches, feed_dict=dict(zip(self._feeds, arrays, strict=True))
+        )
 
     @classmethod
     def load(cls, export_dir: Path, signature: str = DEFAULT_SIGNATURE) -> RawSession:
@@ -200,6 +211,22 @@ def serialize_taxi_rows(frame: pd.DataFrame) -> np.ndarray:
                 features[column].int64_list.value.append(int(value))
             else:
                 features[column].float_list.value.append(float(value))
+        serialized.append(example.SerializeToString())
+    return np.array(serialized, dtype=object)
+
+
+def serialize_x_examples(values: list[float]) -> np.ndarray:
+    """TF Serving half_plus_two/three protos: features ``x`` and ``x2`` set to each value.
+
+    Parsers ignore features they don't know, so these feed every tf.Example
+    signature of those models (``regress_x_to_y`` parses ``x``,
+    ``regress_x_to_y2`` ``x2``).
+    """
+    serialized = []
+    for value in values:
+        example = tf.train.Example()
+        for name in ("x", "x2"):
+            example.features.feature[name].float_list.value.append(value)
         serialized.append(example.SerializeToString())
     return np.array(serialized, dtype=object)
 

@@ -116,13 +116,19 @@ def _sample(contender: Contender) -> float:
 
 @dataclass(frozen=True)
 class Goal:
-    """A target ratio from the issue: ``<= limit`` (or ``>= limit``)."""
+    """A target ratio from the issue: ``<= limit`` (or ``>= limit``).
+
+    ``label`` is the issue's wording of the case: a row judged against a
+    labelled goal is also listed in the summary table, so that the issue's
+    table can be read off the output line by line.
+    """
 
     limit: float
     at_most: bool = True
+    label: str = ""
 
     def text(self) -> str:
-        return f"{'≤' if self.at_most else '≥'} {self.limit:g}"
+        return f"{'≤' if self.at_most else '≥'} {self.limit}"
 
     def met(self, value: float) -> str:
         ok = value <= self.limit if self.at_most else value >= self.limit
@@ -139,16 +145,36 @@ class Row:
     ratio: str
     goal: str = ""
     met: str = ""
+    summary: str = ""  # the issue's label, for the summary table; "" = not listed there
 
     @classmethod
     def judged(
-        cls, case: str, contender: str, value: str, ratio: float, goal: Goal | None, note: str = ""
+        cls,
+        case: str,
+        contender: str,
+        value: str,
+        ratio: float,
+        goal: Goal | None,
+        note: str = "",
+        summary: str | None = None,
     ) -> Row:
-        """A row whose ratio is checked against ``goal`` (when it has one)."""
+        """A row whose ratio is checked against ``goal`` (when it has one).
+
+        ``summary`` overrides the goal's label in the summary table (to say,
+        for example, which raw way was the denominator).
+        """
         text = f"{ratio:.2f}{f' {note}' if note else ''}"
         if goal is None:
             return cls(case, contender, value, text)
-        return cls(case, contender, value, text, goal.text(), goal.met(ratio))
+        label = goal.label if summary is None else summary
+        return cls(case, contender, value, text, goal.text(), goal.met(ratio), label)
+
+    @classmethod
+    def failed(cls, case: str, contender: str, reason: str, goal: Goal | None) -> Row:
+        """A contender that could not be measured: a goal it had is not met."""
+        if goal is None:
+            return cls(case, contender, "—", f"error: {reason}")
+        return cls(case, contender, "—", f"error: {reason}", goal.text(), "**no**", goal.label)
 
 
 def format_seconds(seconds: float) -> str:
@@ -174,4 +200,13 @@ def markdown(rows: Sequence[Row]) -> str:
         previous = row.case
         cells = (case, row.contender, row.value, row.ratio, row.goal, row.met)
         lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def summary_markdown(rows: Sequence[Row]) -> str:
+    """The issue's table: one line per labelled goal, in the order the run measured them."""
+    lines = ["| case | measured | goal | met? |", "|---|---|---|---|"]
+    for row in rows:
+        if row.summary:
+            lines.append(f"| {row.summary} | {row.ratio} | {row.goal} | {row.met} |")
     return "\n".join(lines)
