@@ -12,9 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
-
+from mlflow_tf1.errors import invalid
 from mlflow_tf1.metadata import (
     DEFAULT_SIGNATURE,
     DEFAULT_TAG,
@@ -109,7 +107,7 @@ def _read_graph_def(path: Path):
     problem = "is not a GraphDef protobuf (truncated or corrupt?)"
     graph_def = parse_proto(path, graph_pb2.GraphDef(), problem)
     if not graph_def.node:
-        raise _invalid(f"'{path}' holds no graph nodes: it is empty or not a frozen GraphDef.")
+        raise invalid(f"'{path}' holds no graph nodes: it is empty or not a frozen GraphDef.")
     return graph_def
 
 
@@ -118,12 +116,12 @@ def _checkpoint_files(path: Path) -> tuple[Path, str]:
     if path.is_dir():
         prefix = _indexed_checkpoint(path)
         if prefix is None:
-            raise _invalid(f"The 'checkpoint' index in '{path}' names no checkpoint that exists.")
+            raise invalid(f"The 'checkpoint' index in '{path}' names no checkpoint that exists.")
         meta = Path(prefix + ".meta")
     else:
         meta, prefix = path, str(path.with_suffix(""))
     if not meta.is_file():
-        raise _invalid(f"No graph for this checkpoint: '{meta}' is missing.")
+        raise invalid(f"No graph for this checkpoint: '{meta}' is missing.")
     return meta, prefix
 
 
@@ -131,14 +129,14 @@ def _restore(saver, session, meta: Path, prefix: str) -> None:
     import tensorflow as tf
 
     if not _has_variables(prefix):
-        raise _invalid(
+        raise invalid(
             f"No variables for '{meta}': neither '{prefix}.index' (with its .data files) nor "
             f"'{prefix}' exists. Copy the checkpoint's data files next to the .meta file."
         )
     try:
         saver.restore(session, prefix)
     except (ValueError, tf.errors.OpError) as e:
-        raise _invalid(
+        raise invalid(
             f"Could not restore the variables of '{meta}' from '{prefix}': "
             f"{str(e).strip().splitlines()[0]}"
         ) from None
@@ -171,7 +169,7 @@ def _signature(graph, inputs: dict[str, str] | None, outputs: dict[str, str] | N
 
     v1 = tf.compat.v1
     if not inputs or not outputs:
-        raise _invalid(
+        raise invalid(
             f"A {kind.replace('_', ' ')} has no signatures: pass inputs={{key: tensor_name}} and "
             f"outputs={{key: tensor_name}}. Proposed from the graph: {_proposal(graph)}."
         )
@@ -182,7 +180,7 @@ def _signature(graph, inputs: dict[str, str] | None, outputs: dict[str, str] | N
             try:
                 tensors[(role, key)] = graph.get_tensor_by_name(name)
             except (KeyError, ValueError):
-                raise _invalid(
+                raise invalid(
                     f"{role}['{key}'] names '{name}', which is not a tensor of this graph. "
                     f"Proposed from the graph: {_proposal(graph)}."
                 ) from None
@@ -222,7 +220,3 @@ def _proposal(graph) -> str:
         return f"{proposed}{more}"
 
     return f"inputs={keyed(placeholders)}, outputs={keyed(sinks)}"
-
-
-def _invalid(message: str) -> MlflowException:
-    return MlflowException(message, INVALID_PARAMETER_VALUE)
