@@ -21,7 +21,9 @@ from mlflow_tf1.constants import DEFAULT_MAX_BATCH_SIZE, DESCRIPTION_VERSION, FL
 from mlflow_tf1.description import ModelDescription, describe
 from mlflow_tf1.errors import invalid
 from mlflow_tf1.legacy import LEGACY_FLAVOR, legacy_config
-from mlflow_tf1.metadata import inspect_saved_model
+from mlflow_tf1.metadata import inspect_saved_model, read_saved_model, select_meta_graph
+from mlflow_tf1.quiet import quiet_tensorflow
+from mlflow_tf1.runtime import LoadedSavedModel
 
 _logger = logging.getLogger(__name__)
 
@@ -81,12 +83,8 @@ def _from_legacy(path: Path, config: dict[str, Any]) -> LoggedModel:
     return LoggedModel(path=path, export_dir=info.export_dir, description=description, legacy=True)
 
 
-def load_graph(model: LoggedModel, backend: str):
+def load_graph(model: LoggedModel, backend: str) -> LoadedSavedModel:
     """The model's graph ready to run (`runtime.LoadedSavedModel`), timed and logged once."""
-    from mlflow_tf1.metadata import read_saved_model, select_meta_graph
-    from mlflow_tf1.quiet import quiet_tensorflow
-    from mlflow_tf1.runtime import LoadedSavedModel
-
     start = time.perf_counter()
     meta_graph = select_meta_graph(
         read_saved_model(model.export_dir), model.description.meta_graph_tags

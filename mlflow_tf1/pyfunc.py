@@ -31,7 +31,6 @@ class TF1PyfuncModel:
         hooks: dict[str, Callable] | None = None,
     ):
         self._model = model
-        self._default = model.description.default_signature
         self._plans = make_plans(model)
         self._max_batch_size = max_batch_size
         self._preprocess = (hooks or {}).get("preprocess")
@@ -52,12 +51,8 @@ class TF1PyfuncModel:
         return predictions
 
     def _predict(self, data: Any, params: dict[str, Any] | None) -> Any:
-        name = (params or {}).get(SIGNATURE_PARAM) or self._default
-        plan = self._plans.get(name)
-        if plan is None:
-            raise invalid(
-                f"Unknown signature '{name}'. Available signatures: {sorted(self._plans)}."
-            )
+        name = (params or {}).get(SIGNATURE_PARAM) or None  # None: the default signature
+        plan = self._plans[self._model.description.signature(name).key]
         limit = (params or {}).get(MAX_BATCH_PARAM)
         limit = self._max_batch_size if limit is None else int(limit)
         if limit < 1:

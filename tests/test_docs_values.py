@@ -34,6 +34,7 @@ from mlflow.pyfunc import scoring_server
 
 import mlflow_tf1
 from tests.conftest import PROJECT_ROOT, corpus_path
+from tests.test_tf_example import FLOAT, INT64, STRING, taxi_examples
 
 v1 = tf.compat.v1
 
@@ -110,34 +111,6 @@ def example(**features) -> bytes:
     return proto.SerializeToString()
 
 
-# The taxi export's parse spec, as the corpus README states it.
-TAXI_STRING = {"company", "payment_type"}
-TAXI_INT64 = {
-    "trip_seconds", "trip_start_hour", "trip_start_day", "trip_start_month",
-    "trip_start_timestamp", "pickup_census_tract", "dropoff_census_tract",
-    "pickup_community_area", "dropoff_community_area",
-}  # fmt: skip
-TAXI_FLOAT = {
-    "fare", "trip_miles", "pickup_latitude", "pickup_longitude",
-    "dropoff_latitude", "dropoff_longitude",
-}  # fmt: skip
-
-
-def taxi_example(row: dict) -> bytes:
-    """One CSV row or JSON record as a tf.Example; missing values and non-features left out."""
-    features = {}
-    for key, value in row.items():
-        if value is None or pd.isna(value) or key not in TAXI_STRING | TAXI_INT64 | TAXI_FLOAT:
-            continue
-        if key in TAXI_STRING:
-            features[key] = str(value)
-        elif key in TAXI_INT64:
-            features[key] = int(value)
-        else:
-            features[key] = float(value)
-    return example(**features)
-
-
 @functools.cache
 def taxi_session(signature: str, rows: str) -> dict[str, np.ndarray]:
     """``rows``: ``"csv:N"`` (the first N CSV rows) or a JSON list of records."""
@@ -145,7 +118,7 @@ def taxi_session(signature: str, rows: str) -> dict[str, np.ndarray]:
         records = pd.read_csv(corpus_path(TAXI_CSV)).head(int(rows[4:])).to_dict("records")
     else:
         records = json.loads(rows)
-    protos = np.array([taxi_example(r) for r in records], dtype=object)
+    protos = taxi_examples(pd.DataFrame(records))
     return session_run(corpus_path(TAXI_VERSION), [(signature, {"inputs": protos})])[0]
 
 
@@ -814,7 +787,7 @@ def test_feature_signature_listing_in_tf_example():
     assert names[: len(head)] == head and names[-len(tail) :] == tail, got
     meta = raw_meta_graph(corpus_path(TAXI_VERSION))
     serialized = {key for sig in meta.signature_def.values() for key in sig.inputs}
-    features = sorted(TAXI_STRING | TAXI_INT64 | TAXI_FLOAT)
+    features = sorted(STRING | INT64 | FLOAT)
     assert names == features + tail and set(tail) == serialized, names
 
 
