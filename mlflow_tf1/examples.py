@@ -51,6 +51,15 @@ class ExampleParser:
             outputs=signature.outputs,
         )
 
+    def parse_signature(self, signature: SignatureInfo) -> SignatureInfo:
+        """The parser alone: serialized protos in, the parsed features out."""
+        return SignatureInfo(
+            key=signature.key,
+            method_name=signature.method_name,
+            inputs={self.input_key: signature.inputs[self.input_key]},
+            outputs=self.features,
+        )
+
     def to_config(self) -> dict[str, Any]:
         """As recorded in ``MLmodel``: the parser node and each feature's spec and tensor."""
         return {

@@ -201,10 +201,10 @@ class _TF2Signature(Signature):
 class _SessionSignature(Signature):
     backend = "session"
 
-    def __init__(self, info: SignatureInfo, session: tf.compat.v1.Session):
+    def __init__(self, info: SignatureInfo, session: tf.compat.v1.Session, callables: dict):
         graph = session.graph
         super().__init__(_with_graph_shapes(info, graph))
-        self._callable = _session_callable(session, info)
+        self._callable = _session_callable(session, info, callables)
 
     def run(self, feeds: Mapping[str, Any]) -> dict[str, Any]:
         values = iter(self._callable(*_flatten(feeds, self.info.inputs)))
@@ -222,18 +222,42 @@ class _SessionSignature(Signature):
         return self._host_call(values)
 
 
-def _session_callable(session: tf.compat.v1.Session, info: SignatureInfo) -> Callable:
+class _ParsedSignature(_SessionSignature):
+    """A tf.Example signature run as its parser, then its raw-feature callable.
+
+    Every executor TensorFlow builds costs a tenth of a second or more on an
+    Estimator graph (measured: taxi load 2.5 s to 1.2 s); this way serialized
+    protos and raw rows share one executor per signature, and all signatures of
+    one parser share the parsing one.
+    """
+
+    def __init__(self, info: SignatureInfo, parser: Signature, features: Signature):
+        Signature.__init__(self, replace(info, inputs=parser.info.inputs))
+        self._parser = parser
+        self._features = features
+
+    def run(self, feeds: Mapping[str, Any]) -> dict[str, Any]:
+        return self._features.run(self._parser.run(feeds))
+
+
+def _session_callable(session: tf.compat.v1.Session, info: SignatureInfo, cache: dict) -> Callable:
     """TF's direct callable (what Keras' TF1 backend runs on): numpy in, numpy out,
     without ``Session.run``'s per-call feed and fetch bookkeeping, which
     ``make_callable`` with feeds falls back to (measured: about half of a
-    small model's call). Sparse tensors travel as their three components."""
+    small model's call). Sparse tensors travel as their three components.
+
+    Making one builds TensorFlow's executor for it, so signatures fetching the
+    same tensors from the same feeds share one (``cache``).
+    """
     from tensorflow.core.protobuf import config_pb2
 
     graph = session.graph
-    options = config_pb2.CallableOptions()
-    options.feed.extend(t.name for t in _feed_tensors(graph, info.inputs))
-    options.fetch.extend(t.name for t in _feed_tensors(graph, info.outputs))
-    return session._make_callable_from_options(options)
+    feeds = tuple(t.name for t in _feed_tensors(graph, info.inputs))
+    fetches = tuple(t.name for t in _feed_tensors(graph, info.outputs))
+    if (feeds, fetches) not in cache:
+        options = config_pb2.CallableOptions(feed=feeds, fetch=fetches)
+        cache[(feeds, fetches)] = session._make_callable_from_options(options)
+    return cache[(feeds, fetches)]
 
 
 class _UnavailableSignature(Signature):
@@ -345,12 +369,21 @@ class LoadedSavedModel:
                 f"(missing or corrupt variables/ or assets/?): {first_line(e)}"
             ) from None
         built: dict[Target, Signature] = {}
-        for target in pending:
+        callables: dict = {}
+        for target in sorted(pending, key=lambda t: not t[1]):  # raw-feature callables first
+            key, features = target
             info = targets[target]
             try:
-                built[target] = _SessionSignature(info, self._session)
+                parser = self.description.signatures[key].parser
+                if not features and (key, True) in built and parser is not None:
+                    # Signatures sharing the parser share its executor (``callables``).
+                    parse = _SessionSignature(
+                        parser.parse_signature(info), self._session, callables
+                    )
+                    built[target] = _ParsedSignature(info, parse, built[(key, True)])
+                else:
+                    built[target] = _SessionSignature(info, self._session, callables)
             except Exception as e:  # noqa: BLE001 -- kept listed with its reason
-                key, _ = target
                 reason = f"{self.fallback_reasons.get(key, '')}; Session: {first_line(e)}"
                 built[target] = _UnavailableSignature(info, reason.lstrip("; "))
         return built
