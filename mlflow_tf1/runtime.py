@@ -375,12 +375,13 @@ class LoadedSavedModel:
             info = targets[target]
             try:
                 parser = self.description.signatures[key].parser
-                if not features and (key, True) in built and parser is not None:
+                raw = built.get((key, True))
+                if not features and raw is not None and raw.backend == "session":
                     # Signatures sharing the parser share its executor (``callables``).
                     parse = _SessionSignature(
                         parser.parse_signature(info), self._session, callables
                     )
-                    built[target] = _ParsedSignature(info, parse, built[(key, True)])
+                    built[target] = _ParsedSignature(info, parse, raw)
                 else:
                     built[target] = _SessionSignature(info, self._session, callables)
             except Exception as e:  # noqa: BLE001 -- kept listed with its reason
