@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from mlflow_tf1 import batching, logged_model
 from mlflow_tf1.constants import DEFAULT_MAX_BATCH_SIZE, MAX_BATCH_PARAM, SIGNATURE_PARAM
 from mlflow_tf1.errors import invalid
 from mlflow_tf1.hooks import call_hook, load_hooks
-from mlflow_tf1.plan import SignaturePlan, make_plans
+from mlflow_tf1.plan import make_plans
 from mlflow_tf1.quiet import quiet_tensorflow
 from mlflow_tf1.runtime import LoadedSavedModel
 
@@ -35,8 +34,9 @@ class TF1PyfuncModel:
         self._max_batch_size = max_batch_size
         self._preprocess = (hooks or {}).get("preprocess")
         self._postprocess = (hooks or {}).get("postprocess")
-        with quiet_tensorflow(), ThreadPoolExecutor(2) as pool:
-            list(pool.map(SignaturePlan.warm_up, self._plans.values()))
+        with quiet_tensorflow():
+            for plan in self._plans.values():
+                plan.warm_up()
 
     def get_raw_model(self) -> LoadedSavedModel:
         """The native model: ``.signatures``, ``.backends``, ``.fallback_reasons``, ``.description``."""
