@@ -23,10 +23,11 @@ import tensorflow as tf
 
 from mlflow_tf1.casting import cast, column_kind
 from mlflow_tf1.errors import invalid
+from mlflow_tf1.examples import is_sequence
 from mlflow_tf1.metadata import TensorInfo
 
-PLAIN_TEXT = {"string", "bytes", "empty"}
-_SCALARS = PLAIN_TEXT | {"floating", "integer", "mixed-integer-float", "boolean"}
+_PLAIN_TEXT = {"string", "bytes", "empty"}
+_SCALARS = _PLAIN_TEXT | {"floating", "integer", "mixed-integer-float", "boolean"}
 
 
 def absent(info: TensorInfo, rows: int) -> Any:
@@ -42,7 +43,7 @@ def absent(info: TensorInfo, rows: int) -> Any:
 def convert(value: Any, info: TensorInfo) -> Any:
     if info.encoding == "coo_sparse":
         return _to_sparse(value, info)
-    if info.feature and info.shape is not None and info.shape[1:2] == (-1,):
+    if is_sequence(info):
         return _pad_sequences(value, info)
     if isinstance(value, pd.Series) and info.dtype == "string" and _is_text_dtype(value.dtype):
         text = _arrow_text(value).cast(pa.binary())
@@ -55,30 +56,30 @@ def convert(value: Any, info: TensorInfo) -> Any:
         value = _fill_missing(value, info)
     elif info.feature:
         _refuse_missing(value, info)
-    array = to_array(value, info)
+    array = _to_array(value, info)
     array = cast(array, info)
     return _fit_shape(array, info)
 
 
-def to_array(value: Any, info: TensorInfo) -> np.ndarray:
+def _to_array(value: Any, info: TensorInfo) -> np.ndarray:
     if isinstance(value, (tf.Tensor, tf.Variable)):
         return value.numpy()
     if isinstance(value, tf.SparseTensor):
         raise invalid(f"Input '{info.key}' is dense; got a tf.SparseTensor.")
     if isinstance(value, (pd.Series, pd.Index)):
-        value = series_values(value)
+        value = _series_values(value)
     if isinstance(value, np.ndarray) and value.dtype != object:
         return value
     # Object dtype keeps bytes intact (numpy's "S" dtype drops trailing NULs).
     dtype = object if info.dtype == "string" else None
-    if dtype is object and column_kind(value) not in PLAIN_TEXT:
-        value = unwrap_b64(value)
-    if is_sequence(value) and len(value) and is_sequence(value[0]):
+    if dtype is object and column_kind(value) not in _PLAIN_TEXT:
+        value = _unwrap_b64(value)
+    if _is_list_cell(value) and len(value) and _is_list_cell(value[0]):
         # Cells holding lists or arrays: one row each (numpy stacks equal rows in C).
         with contextlib.suppress(ValueError):
             stacked = np.array(list(value), dtype=dtype)
             if stacked.ndim > 1 and (
-                dtype is None or stacked.size == 0 or not is_sequence(stacked.flat[0])
+                dtype is None or stacked.size == 0 or not _is_list_cell(stacked.flat[0])
             ):
                 return stacked
         try:
@@ -92,7 +93,7 @@ def to_array(value: Any, info: TensorInfo) -> np.ndarray:
     return np.asarray(value, dtype=dtype)
 
 
-def series_values(values: pd.Series | pd.Index) -> np.ndarray:
+def _series_values(values: pd.Series | pd.Index) -> np.ndarray:
     """numpy values, exact for pandas' nullable dtypes (Int64, boolean, ...).
 
     Spark hands a pandas UDF the nullable columns of a struct as these. Their
@@ -107,11 +108,11 @@ def series_values(values: pd.Series | pd.Index) -> np.ndarray:
     return values.to_numpy(dtype=object, na_value=None)
 
 
-def is_sequence(v: Any) -> bool:
+def _is_list_cell(v: Any) -> bool:
     return isinstance(v, (list, tuple)) or (isinstance(v, np.ndarray) and v.ndim > 0)
 
 
-def unwrap_b64(v: Any) -> Any:
+def _unwrap_b64(v: Any) -> Any:
     """TF Serving's JSON spelling of bytes: ``{"b64": "<base64>"}``."""
     if isinstance(v, Mapping):
         if set(v) != {"b64"}:
@@ -121,7 +122,7 @@ def unwrap_b64(v: Any) -> Any:
         except (binascii.Error, TypeError) as e:
             raise invalid(f"Invalid base64 in a {{'b64': ...}} value: {e}") from None
     if isinstance(v, (list, tuple)) or (isinstance(v, np.ndarray) and v.dtype == object):
-        return [unwrap_b64(x) for x in v]
+        return [_unwrap_b64(x) for x in v]
     return v
 
 
@@ -158,11 +159,11 @@ def _fit_shape(array: np.ndarray, info: TensorInfo) -> np.ndarray:
 
 def _refuse_missing(value: Any, info: TensorInfo) -> None:
     """A required feature (no graph default) must be in every row."""
-    cells = series_values(value) if isinstance(value, pd.Series) else value
+    cells = _series_values(value) if isinstance(value, pd.Series) else value
     if isinstance(cells, np.ndarray) and cells.ndim == 1:
         rows = np.flatnonzero(pd.isna(cells)).tolist()
     elif isinstance(cells, (list, tuple)):
-        rows = [i for i, v in enumerate(cells) if is_missing(v)]
+        rows = [i for i, v in enumerate(cells) if _is_missing(v)]
     else:
         return
     if rows:
@@ -176,17 +177,17 @@ def _pad_sequences(value: Any, info: TensorInfo) -> np.ndarray:
     """A sequence feature: each row's values (a list, one value, or none when missing),
     padded to the longest row with the graph's default, as the parser pads them."""
     if isinstance(value, pd.Series):
-        value = series_values(value)
+        value = _series_values(value)
     if not isinstance(value, (list, tuple, np.ndarray)) or np.ndim(value) == 0:
         raise invalid(f"Feature '{info.key}' is a sequence: pass one list of values per row.")
     inner = info.shape[2:]
     text = info.dtype == "string"
     rows: list[np.ndarray | None] = []
     for cell in value:
-        if is_missing(cell):
+        if _is_missing(cell):
             rows.append(None)
             continue
-        cell = np.asarray(unwrap_b64(cell) if text else cell, dtype=object if text else None)
+        cell = np.asarray(_unwrap_b64(cell) if text else cell, dtype=object if text else None)
         try:
             rows.append(cell.reshape(-1, *inner))
         except ValueError:
@@ -215,7 +216,7 @@ def _pad_sequences(value: Any, info: TensorInfo) -> np.ndarray:
 def _fill_missing(value: Any, info: TensorInfo) -> Any:
     """None/NaN cells of a feature with a graph default take that default."""
     if isinstance(value, pd.Series):
-        value = series_values(value)
+        value = _series_values(value)
     if isinstance(value, np.ndarray) and value.dtype.kind == "f" and len(info.default) == 1:
         mask = np.isnan(value)
         return np.where(mask, info.default[0], value) if mask.any() else value
@@ -226,11 +227,11 @@ def _fill_missing(value: Any, info: TensorInfo) -> Any:
         if isinstance(value, np.ndarray) and value.ndim == 1 and len(info.default) == 1:
             mask = pd.isna(value)
             return np.where(mask, default, value) if mask.any() else value
-        return [default if is_missing(v) else v for v in value]
+        return [default if _is_missing(v) else v for v in value]
     return value
 
 
-def is_missing(v: Any) -> bool:
+def _is_missing(v: Any) -> bool:
     return v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
 
 
@@ -238,7 +239,7 @@ def _scalar_column_to_sparse(column: np.ndarray, info: TensorInfo):
     """At most one value per row: vectorized, as this is the hot path of raw rows."""
     present = ~pd.isna(column)
     values = column[present]
-    values = cast(to_array(values, info) if values.dtype == object else values, info)
+    values = cast(_to_array(values, info) if values.dtype == object else values, info)
     return _one_per_row(np.flatnonzero(present), values, len(column))
 
 
@@ -289,7 +290,7 @@ def _to_sparse(value: Any, info: TensorInfo) -> tf.compat.v1.SparseTensorValue:
     if isinstance(value, pd.Series):
         if info.dtype == "string" and _is_text_dtype(value.dtype):
             return _text_column_to_sparse(value)
-        value = series_values(value)
+        value = _series_values(value)
     if isinstance(value, list):
         value = np.array(value, dtype=object)
     if not isinstance(value, np.ndarray) or value.ndim != 1:
@@ -316,7 +317,7 @@ def _cells_to_sparse(column: np.ndarray, info: TensorInfo) -> tf.compat.v1.Spars
     keep = np.ones(len(flat), dtype=bool)
     for i in np.flatnonzero(pd.isna(flat)):
         # A missing or empty cell explodes to one NA line; an NA inside a list is a value.
-        keep[i] = is_sequence(column[lines[i]]) and len(column[lines[i]]) > 0
+        keep[i] = _is_list_cell(column[lines[i]]) and len(column[lines[i]]) > 0
     rows, values = lines[keep], flat[keep]
     gaps = pd.isna(values)
     if info.dtype == "string" and gaps.any():
@@ -325,7 +326,7 @@ def _cells_to_sparse(column: np.ndarray, info: TensorInfo) -> tf.compat.v1.Spars
             f"{np.unique(rows[gaps])[:10].tolist()}."
         )
     positions = np.arange(len(rows)) - np.searchsorted(rows, np.arange(len(column)))[rows]
-    values = cast(to_array(values, info) if len(values) else np.zeros(0), info)
+    values = cast(_to_array(values, info) if len(values) else np.zeros(0), info)
     width = int(positions.max()) + 1 if len(positions) else 0
     return tf.compat.v1.SparseTensorValue(
         np.stack([rows, positions], axis=1), values, np.array([len(column), width], np.int64)

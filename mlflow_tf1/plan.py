@@ -60,7 +60,7 @@ class SignaturePlan:
             return
         batches = [samples.user_batch(self.description, self.signature.info)]
         if self.features is not None:
-            batches.append(pd.DataFrame(_columns(samples.feature_rows(self.description))))
+            batches.append(samples.feature_frame(self.description))
         for batch in batches:
             if batch is None:
                 continue
@@ -68,15 +68,6 @@ class SignaturePlan:
                 self.outputs(batch)
             except (MlflowException, tf.errors.OpError, ValueError) as e:
                 _logger.debug("Warm-up of signature '%s' failed: %s", self.key, first_line(e))
-
-
-def _columns(features: dict[str, Any] | None) -> dict[str, Any]:
-    """Raw feature rows as DataFrame columns (a var-len feature: one value per row)."""
-    columns = {}
-    for key, value in (features or {}).items():
-        values = value.values if isinstance(value, tf.compat.v1.SparseTensorValue) else value
-        columns[key] = list(values) if getattr(values, "ndim", 1) > 1 else values
-    return columns
 
 
 def make_plans(model: LoadedSavedModel) -> dict[str, SignaturePlan]:

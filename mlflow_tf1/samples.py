@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import tensorflow as tf
 
 from mlflow_tf1.casting import numpy_dtype
@@ -36,6 +37,18 @@ def feature_rows(signature: SignatureDescription) -> dict[str, Any] | None:
     if signature.parser is None:
         return None
     return tensor_batch(signature.parser.feature_signature(signature.info))
+
+
+def feature_frame(signature: SignatureDescription) -> pd.DataFrame | None:
+    """`feature_rows` as a user's table: one column per feature, one value per row."""
+    features = feature_rows(signature)
+    if features is None:
+        return None
+    columns = {}
+    for key, value in features.items():
+        values = value.values if isinstance(value, tf.compat.v1.SparseTensorValue) else value
+        columns[key] = list(values) if values.ndim > 1 else values
+    return pd.DataFrame(columns)
 
 
 def serialized_examples(signature: SignatureDescription) -> dict[str, np.ndarray] | None:
