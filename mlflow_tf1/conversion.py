@@ -1,15 +1,22 @@
-"""Frozen graphs and checkpoints in: packaged as a SavedModel with one ``serving_default``.
+"""Graphs that are not (yet) the SavedModel to serve, written as one.
 
 Much TF1 code never wrote a SavedModel: object-detection pipelines shipped
-``frozen_inference_graph.pb``, research code left ``model.ckpt-N.meta``. Neither
-names its inputs and outputs, so the caller does, and when they don't, the
-error proposes the graph's placeholders and sink nodes. Everything downstream
-then sees an ordinary SavedModel.
+``frozen_inference_graph.pb``, research code left ``model.ckpt-N.meta``, TF
+Serving before 2017 loaded SessionBundles (``export.meta``). Frozen graphs and
+checkpoints don't name their inputs and outputs, so the caller does, and when
+they don't, the error proposes the graph's placeholders and sink nodes. A
+SavedModel without signatures (or whose user wants another cut) gets the same
+treatment, as TF's ``WrappedFunction.prune`` allows. Everything downstream then
+sees an ordinary SavedModel. Which function handles which files is decided in
+`sources`, the one registry of graph kinds.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from mlflow_tf1.errors import invalid
@@ -18,12 +25,15 @@ from mlflow_tf1.metadata import (
     DEFAULT_TAG,
     PB_FILENAME,
     PBTXT_FILENAME,
+    locate_saved_model,
     parse_proto,
+    read_saved_model,
+    select_meta_graph,
 )
 
-FROZEN_GRAPH = "frozen_graph"
-CHECKPOINT = "checkpoint"
-# Sinks that are bookkeeping, not answers: savers, initializers, training steps.
+# Written beside a converted SavedModel (``assets.extra/`` is TF's place for files
+# that travel with a SavedModel): whoever logs it later records where it came from.
+ORIGIN_FILE = "assets.extra/mlflow_tf1_origin.json"
 # Sinks that are bookkeeping (saving, initializing, training, summaries), never predictions.
 _NOT_OUTPUTS = {"NoOp", "Assign", "AssignAdd", "AssignSub", "AssignVariableOp", "SaveV2",
                 "RestoreV2", "Const", "VarHandleOp", "VariableV2", "Variable",
@@ -35,70 +45,161 @@ _TABLE_INITIALIZERS = {"InitializeTable", "InitializeTableV2", "InitializeTableF
                        "InitializeTableFromTextFileV2", "LookupTableImport",
                        "LookupTableImportV2"}  # fmt: skip
 _PROPOSED = 10
+# A SessionBundle's signatures: a ``tensorflow.serving.Signatures`` proto packed in an Any.
+_BUNDLE_SIGNATURES = "serving_signatures"
+_BUNDLE_META = "export.meta"
+
+Tensors = dict[str, str]
+# Imports a graph into the default graph (restoring variables into ``session`` when
+# given) and returns the SignatureDefs the source already has.
+Importer = Callable[[Path, object], dict]
 
 
-def graph_source_kind(path: str | os.PathLike) -> str | None:
-    """``frozen_graph``, ``checkpoint``, or None for a SavedModel (or anything else)."""
-    p = Path(path)
-    if p.is_file():
-        if p.suffix == ".meta":
-            return CHECKPOINT
-        if p.suffix in (".pb", ".pbtxt") and p.name not in (PB_FILENAME, PBTXT_FILENAME):
-            return FROZEN_GRAPH
-    elif (
-        p.is_dir()
-        and (p / "checkpoint").is_file()
-        and not any((p / n).is_file() for n in (PB_FILENAME, PBTXT_FILENAME))
-    ):
-        return CHECKPOINT
-    return None
+def import_frozen_graph(path: Path, session) -> dict:
+    import tensorflow as tf
+
+    tf.compat.v1.import_graph_def(_read_graph_def(path), name="")
+    return {}
+
+
+def import_checkpoint(path: Path, session) -> dict:
+    meta, prefix = _checkpoint_files(path)
+    _import_meta_graph(_read_meta_graph(meta), meta, prefix, session)
+    return {}
+
+
+def import_session_bundle(path: Path, session) -> dict:
+    """``export.meta`` and its variables, with the signatures of its manifest
+    converted to SignatureDefs the way TF Serving's bundle shim converts them."""
+    meta = path / _BUNDLE_META
+    meta_graph = _read_meta_graph(meta)
+    prefix = _indexed_checkpoint(path) or str(path / "export")
+    _import_meta_graph(meta_graph, meta, prefix, session)
+    return bundle_signature_defs(meta_graph)
 
 
 def to_saved_model(
-    path: str | os.PathLike,
-    out_dir: str | os.PathLike,
-    inputs: dict[str, str] | None,
-    outputs: dict[str, str] | None,
-) -> str:
-    """Write the graph (and a checkpoint's variables) at ``path`` as a SavedModel; returns its kind."""
+    importer: Importer,
+    path: Path,
+    out_dir: Path,
+    inputs: Tensors | None,
+    outputs: Tensors | None,
+    signature_name: str | None,
+    kind: str,
+    label: str,
+) -> None:
+    """Write the graph (and its variables) at ``path`` as a SavedModel tagged ``serve``.
+
+    Signatures the source already has are kept; ``inputs``/``outputs`` add one
+    named ``signature_name`` (default ``serving_default``).
+    """
     import tensorflow as tf
 
     v1 = tf.compat.v1
-    kind = graph_source_kind(path)
     graph = tf.Graph()
     with graph.as_default(), v1.Session(graph=graph) as session:
-        if kind == FROZEN_GRAPH:
-            v1.import_graph_def(_read_graph_def(Path(path)), name="")
-        else:
-            meta, prefix = _checkpoint_files(Path(path))
-            saver = v1.train.import_meta_graph(str(meta), clear_devices=True)
-            if saver is not None:  # a graph without variables has nothing to restore
-                _restore(saver, session, meta, prefix)
-        signature = _signature(graph, inputs, outputs, kind)
+        signatures = importer(path, session)
+        if inputs or outputs or not signatures:
+            name = signature_name or DEFAULT_SIGNATURE
+            signatures[name] = _signature(graph, inputs, outputs, label)
         builder = v1.saved_model.Builder(os.fspath(out_dir))
         tables = [op for op in graph.get_operations() if op.type in _TABLE_INITIALIZERS]
         builder.add_meta_graph_and_variables(
             session,
             [DEFAULT_TAG],
-            signature_def_map={DEFAULT_SIGNATURE: signature},
+            signature_def_map=signatures,
             main_op=tf.group(*tables) if tables else None,
             strip_default_attrs=True,
         )
         builder.save()
-    return kind
+    _write_origin(out_dir, {"kind": kind, "file": path.name})
 
 
-def proposal(path: str | os.PathLike) -> str:
-    """The inputs and outputs `to_saved_model` would propose for ``path``."""
+def cut_saved_model(
+    path: Path,
+    out_dir: Path,
+    inputs: Tensors | None,
+    outputs: Tensors | None,
+    signature_name: str | None,
+    meta_graph_tags: list[str] | None,
+) -> None:
+    """A copy of the SavedModel with one more signature, pruned from ``inputs`` to ``outputs``.
+
+    Only the SignatureDef map changes: variables and assets are copied byte for
+    byte, and the graph is imported (never run) just to resolve tensor names.
+    """
+    import tensorflow as tf
+
+    export_dir = locate_saved_model(path)
+    proto = read_saved_model(export_dir)
+    meta_graph = select_meta_graph(proto, meta_graph_tags)
+    name = signature_name or DEFAULT_SIGNATURE
+    if not inputs or not outputs:
+        raise invalid(
+            "inputs= and outputs= cut a new signature from a SavedModel: pass both. "
+            f"Proposed from the graph: {propose_for_saved_model(path, meta_graph_tags)}."
+        )
+    if name in meta_graph.signature_def:
+        raise invalid(
+            f"This SavedModel already has a signature '{name}'; inputs= and outputs= add a new "
+            f"one: pass signature_name= a new name (existing: {sorted(meta_graph.signature_def)})."
+        )
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.train.import_meta_graph(meta_graph, clear_devices=True)
+        signature = _signature(graph, inputs, outputs, "SavedModel")
+    meta_graph.signature_def[name].CopyFrom(signature)
+    shutil.copytree(export_dir, out_dir, ignore=shutil.ignore_patterns(PBTXT_FILENAME))
+    (out_dir / PB_FILENAME).write_bytes(proto.SerializeToString())
+    _write_origin(out_dir, {"kind": "saved_model", "file": export_dir.name, "added": name})
+
+
+def read_origin(export_dir: Path) -> dict[str, str] | None:
+    """What `to_saved_model` or `cut_saved_model` recorded, if this SavedModel is theirs."""
+    file = export_dir / ORIGIN_FILE
+    return json.loads(file.read_text(encoding="utf-8")) if file.is_file() else None
+
+
+def _write_origin(out_dir: Path, origin: dict[str, str]) -> None:
+    file = out_dir / ORIGIN_FILE
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_text(json.dumps(origin), encoding="utf-8")
+
+
+def proposal(importer: Importer, path: Path) -> str:
+    """The inputs and outputs proposed for the graph at ``path`` (variables not restored)."""
     import tensorflow as tf
 
     graph = tf.Graph()
     with graph.as_default():
-        if graph_source_kind(path) == FROZEN_GRAPH:
-            tf.compat.v1.import_graph_def(_read_graph_def(Path(path)), name="")
-        else:
-            tf.compat.v1.train.import_meta_graph(str(_checkpoint_files(Path(path))[0]))
+        importer(path, None)
     return _proposal(graph)
+
+
+def propose_for_saved_model(path: Path, meta_graph_tags: list[str] | None) -> str:
+    import tensorflow as tf
+
+    meta_graph = select_meta_graph(read_saved_model(locate_saved_model(path)), meta_graph_tags)
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.train.import_meta_graph(meta_graph, clear_devices=True)
+    return _proposal(graph)
+
+
+def _import_meta_graph(meta_graph, meta: Path, prefix: str, session) -> None:
+    """Import a MetaGraph; restore its variables when a session is given."""
+    import tensorflow as tf
+
+    saver = tf.compat.v1.train.import_meta_graph(meta_graph, clear_devices=True)
+    if session is not None and saver is not None:  # no variables: nothing to restore
+        _restore(saver, session, meta, prefix)
+
+
+def _read_meta_graph(meta: Path):
+    from tensorflow.core.protobuf import meta_graph_pb2
+
+    problem = "is not a MetaGraphDef protobuf (truncated or corrupt?)"
+    return parse_proto(meta, meta_graph_pb2.MetaGraphDef(), problem)
 
 
 def _read_graph_def(path: Path):
@@ -164,13 +265,13 @@ def _indexed_checkpoint(folder: Path) -> str | None:
     return None
 
 
-def _signature(graph, inputs: dict[str, str] | None, outputs: dict[str, str] | None, kind: str):
+def _signature(graph, inputs: Tensors | None, outputs: Tensors | None, label: str):
     import tensorflow as tf
 
     v1 = tf.compat.v1
     if not inputs or not outputs:
         raise invalid(
-            f"A {kind.replace('_', ' ')} has no signatures: pass inputs={{key: tensor_name}} and "
+            f"A {label} has no signatures: pass inputs={{key: tensor_name}} and "
             f"outputs={{key: tensor_name}}. Proposed from the graph: {_proposal(graph)}."
         )
     tensors = {}
@@ -220,3 +321,108 @@ def _proposal(graph) -> str:
         return f"{proposed}{more}"
 
     return f"inputs={keyed(placeholders)}, outputs={keyed(sinks)}"
+
+
+def bundle_signature_defs(meta_graph) -> dict:
+    """SignatureDefs for a SessionBundle's manifest, as TF Serving's bundle shim makes them:
+    the default classification or regression signature becomes ``serving_default``
+    (method classify or regress), and generic ``inputs``/``outputs`` named
+    signatures a predict signature (``serving_default`` if still free, else ``predict``)."""
+    import tensorflow as tf
+
+    collection = meta_graph.collection_def.get(_BUNDLE_SIGNATURES)
+    if collection is None or not collection.any_list.value:
+        return {}
+    manifest = _manifest_messages()["Signatures"]()
+    collection.any_list.value[0].Unpack(manifest)
+    constants = tf.compat.v1.saved_model.signature_constants
+    build = tf.compat.v1.saved_model.signature_def_utils.build_signature_def
+    graph = tf.compat.v1.get_default_graph()
+
+    def info(binding):
+        return tf.compat.v1.saved_model.utils.build_tensor_info(
+            graph.get_tensor_by_name(binding.tensor_name)
+        )
+
+    signatures = {}
+    default = manifest.default_signature
+    if default.HasField("classification_signature"):
+        c = default.classification_signature
+        outputs = {k: info(getattr(c, k)) for k in ("classes", "scores") if c.HasField(k)}
+        signatures[DEFAULT_SIGNATURE] = build(
+            {"inputs": info(c.input)}, outputs, constants.CLASSIFY_METHOD_NAME
+        )
+    elif default.HasField("regression_signature"):
+        r = default.regression_signature
+        signatures[DEFAULT_SIGNATURE] = build(
+            {"inputs": info(r.input)}, {"outputs": info(r.output)}, constants.REGRESS_METHOD_NAME
+        )
+    named = manifest.named_signatures
+    if "inputs" in named and "outputs" in named:
+        key = "predict" if DEFAULT_SIGNATURE in signatures else DEFAULT_SIGNATURE
+        signatures[key] = build(
+            {k: info(b) for k, b in named["inputs"].generic_signature.map.items()},
+            {k: info(b) for k, b in named["outputs"].generic_signature.map.items()},
+            constants.PREDICT_METHOD_NAME,
+        )
+    return signatures
+
+
+def _manifest_messages() -> dict:
+    """TF Serving's ``session_bundle/manifest.proto`` (gone with tf.contrib), declared here
+    so old bundles can still be read without it."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    pool = descriptor_pool.DescriptorPool()
+    file = descriptor_pb2.FileDescriptorProto(
+        name="mlflow_tf1/manifest.proto", package="tensorflow.serving", syntax="proto3"
+    )
+    message = descriptor_pb2.FieldDescriptorProto
+    optional, repeated = message.LABEL_OPTIONAL, message.LABEL_REPEATED
+
+    def add(name: str, fields: list[tuple], nested=None):
+        proto = file.message_type.add(name=name)
+        for number, (field, type_name, label, oneof) in enumerate(fields, 1):
+            f = proto.field.add(name=field, number=number, label=label)
+            if type_name == "string":
+                f.type = message.TYPE_STRING
+            else:
+                f.type, f.type_name = message.TYPE_MESSAGE, type_name
+            if oneof:
+                f.oneof_index = 0
+        if any(f[3] for f in fields):
+            proto.oneof_decl.add(name="type")
+        for entry_name, value_type in nested or []:
+            entry = proto.nested_type.add(name=entry_name)
+            entry.options.map_entry = True
+            entry.field.add(name="key", number=1, label=optional, type=message.TYPE_STRING)
+            entry.field.add(
+                name="value", number=2, label=optional, type=message.TYPE_MESSAGE,
+                type_name=value_type,
+            )  # fmt: skip
+        return proto
+
+    ns = ".tensorflow.serving."
+    add("TensorBinding", [("tensor_name", "string", optional, False)])
+    add("Signatures", [("default_signature", ns + "Signature", optional, False),
+                       ("named_signatures", ns + "Signatures.NamedSignaturesEntry", repeated,
+                        False)],
+        [("NamedSignaturesEntry", ns + "Signature")])  # fmt: skip
+    add("Signature", [("regression_signature", ns + "RegressionSignature", optional, True),
+                      ("classification_signature", ns + "ClassificationSignature", optional,
+                       True),
+                      ("generic_signature", ns + "GenericSignature", optional, True)])  # fmt: skip
+    binding = ns + "TensorBinding"
+    add("RegressionSignature", [("input", binding, optional, False),
+                                ("output", binding, optional, False)])  # fmt: skip
+    add("ClassificationSignature", [("input", binding, optional, False),
+                                    ("classes", binding, optional, False),
+                                    ("scores", binding, optional, False)])  # fmt: skip
+    add("GenericSignature", [("map", ns + "GenericSignature.MapEntry", repeated, False)],
+        [("MapEntry", binding)])  # fmt: skip
+    pool.Add(file)
+    names = ("Signatures", "Signature", "TensorBinding")
+    return {
+        n: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"tensorflow.serving.{n}"))
+        for n in names
+    }

@@ -107,10 +107,13 @@ def save_model(
     recorded in ``MLmodel`` either way. ``max_batch_size`` bounds the rows run
     at once; bigger requests are split and joined (also a per-request param).
 
-    ``saved_model_dir`` may also be a frozen ``GraphDef`` (``.pb``/``.pbtxt``)
-    or a TF1 checkpoint (``.meta`` file, or a folder with a ``checkpoint``
-    index), with ``inputs``/``outputs`` mapping keys to tensor names; it is
-    packaged as a SavedModel with a ``serving_default`` signature.
+    ``saved_model_dir`` may also be a frozen ``GraphDef`` (``.pb``/``.pbtxt``),
+    a TF1 checkpoint (``.meta`` file, or a folder with a ``checkpoint`` index)
+    or a SessionBundle (``export.meta``); it is packaged as a SavedModel
+    (`mlflow_tf1.sources` lists what is recognised). ``inputs``/``outputs``
+    map keys to tensor names: they add a signature named ``signature_name``
+    (default ``serving_default``), which frozen graphs and checkpoints need and
+    a SavedModel or SessionBundle may take as an extra cut.
 
     ``preprocess(data)`` and ``postprocess(predictions)`` run around the graph
     in ``mlflow.pyfunc``; they are pickled with cloudpickle, so loading the
@@ -120,21 +123,16 @@ def save_model(
     written, so an unusable model fails here, not at serving time; a failed
     save leaves no folder behind.
     """
-    from mlflow_tf1.conversion import graph_source_kind, to_saved_model
+    from mlflow_tf1.sources import needs_conversion, source_of
 
-    kind = graph_source_kind(saved_model_dir)
-    if kind is None and (inputs or outputs):
-        raise MlflowException(
-            "inputs= and outputs= name the tensors of a frozen graph or a checkpoint; "
-            f"'{saved_model_dir}' is not one (a SavedModel's signatures already name them).",
-            INVALID_PARAMETER_VALUE,
-        )
+    source = source_of(saved_model_dir)
     with tempfile.TemporaryDirectory() as tmp:
-        converted_from = None
-        if kind is not None:
-            converted_from = {"kind": kind, "file": Path(saved_model_dir).name}
-            to_saved_model(saved_model_dir, Path(tmp) / "saved_model", inputs, outputs)
-            saved_model_dir = Path(tmp) / "saved_model"
+        if needs_conversion(source, inputs, outputs):
+            converted = Path(tmp) / "saved_model"
+            source.convert(
+                Path(saved_model_dir), converted, inputs, outputs, signature_name, meta_graph_tags
+            )
+            saved_model_dir = converted
         _save_saved_model(
             saved_model_dir,
             Path(os.path.abspath(path)),
@@ -152,7 +150,6 @@ def save_model(
                 "metadata": metadata,
                 "mlflow_model": mlflow_model,
                 "hooks": {"preprocess": preprocess, "postprocess": postprocess},
-                "converted_from": converted_from,
             },
         )
 
@@ -207,10 +204,10 @@ def _write_model(
     metadata: dict[str, Any] | None,
     mlflow_model: Model | None,
     hooks: dict[str, Callable | None],
-    converted_from: dict[str, str] | None,
 ) -> None:
     import tensorflow as tf
 
+    from mlflow_tf1.conversion import read_origin
     from mlflow_tf1.hooks import load_hooks, save_hooks
     from mlflow_tf1.mlflow_signature import infer_signature
     from mlflow_tf1.pyfunc import TF1PyfuncModel
@@ -248,6 +245,7 @@ def _write_model(
         python_env=_PYTHON_ENV_FILE_NAME,
         code=code_subpath,
     )
+    origin = read_origin(info.export_dir)
     mlflow_model.add_flavor(
         FLAVOR_NAME,
         saved_model_dir=SAVED_MODEL_SUBPATH,
@@ -259,7 +257,7 @@ def _write_model(
         max_batch_size=max_batch_size,
         code=code_subpath,
         **({"hooks": hook_files} if hook_files else {}),
-        **({"converted_from": converted_from} if converted_from else {}),
+        **({"converted_from": origin} if origin else {}),
     )
     mlflow_model.save(str(path / MLMODEL_FILE_NAME))
     _write_environment(path, pip_requirements, extra_pip_requirements, conda_env, hook_requirements)

@@ -119,7 +119,7 @@ def test_native_tf2_saved_model_also_works():
 
 def test_session_bundle_without_tensor_names_gets_a_proposal(tmp_path):
     path = corpus_path("tf_serving/bad_half_plus_two/00000123")
-    with pytest.raises(MlflowException, match="checkpoint has no signatures: pass inputs="):
+    with pytest.raises(MlflowException, match="A SessionBundle has no signatures: pass inputs="):
         mlflow_tf1.save_model(str(path), tmp_path / "model")
     assert not (tmp_path / "model").exists()
 

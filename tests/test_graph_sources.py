@@ -76,11 +76,51 @@ def test_missing_tensor_names_get_a_proposal(sources):
     assert not (root / "out1").exists() and not (root / "out2").exists()
 
 
-def test_inputs_refused_for_a_saved_model(tmp_path):
-    with pytest.raises(MlflowException, match="name the tensors of a frozen graph or a checkpoint"):
-        mlflow_tf1.save_model(
-            str(corpus_path("tf_serving/saved_model_half_plus_two_cpu")), tmp_path / "m", **TENSORS
-        )
+def test_a_saved_model_without_signatures_gets_one_cut_from_tensor_names(tmp_path):
+    tf1_models.build_unsigned_saved_model(tmp_path / "unsigned")
+    with pytest.raises(MlflowException, match="has no signatures") as e:
+        mlflow_tf1.save_model(str(tmp_path / "unsigned"), tmp_path / "refused")
+    cut = {"inputs": {"x": "x"}, "outputs": {"y": "y:0"}}
+    with pytest.raises(MlflowException, match="pass both") as e:
+        mlflow_tf1.save_model(str(tmp_path / "unsigned"), tmp_path / "m", inputs=cut["inputs"])
+    assert "'x': 'x:0'" in e.value.message  # the proposal
+    mlflow_tf1.save_model(str(tmp_path / "unsigned"), tmp_path / "m", **cut)
+    model = mlflow.pyfunc.load_model(str(tmp_path / "m"))
+    got = model.predict({"x": np.array([[1.0], [-2.0]], np.float32)})["y"]
+    np.testing.assert_allclose(got, [[4.0], [-5.0]])  # 3x + 1
+    origin = model.metadata.flavors["tf1"]["converted_from"]
+    assert origin == {"kind": "saved_model", "file": "unsigned", "added": "serving_default"}
+
+
+def test_a_saved_model_with_signatures_takes_an_extra_named_cut(tmp_path):
+    path = corpus_path("tf_serving/saved_model_half_plus_two_cpu")
+    with pytest.raises(MlflowException, match="already has a signature 'serving_default'"):
+        mlflow_tf1.save_model(str(path), tmp_path / "m", inputs={"x": "x"}, outputs={"y": "y"})
+    mlflow_tf1.save_model(
+        str(path), tmp_path / "m", inputs={"x2": "x2"}, outputs={"y3": "y3"}, signature_name="cut"
+    )
+    model = mlflow.pyfunc.load_model(str(tmp_path / "m"))
+    got = model.predict({"x2": np.array([[2.0]], np.float32)})["y3"]
+    np.testing.assert_allclose(got, [[4.0]])  # the corpus README: y3 = 0.5·x2 + 3
+    served = model.predict(
+        {"x": np.array([[5.0]], np.float32)}, params={"signature_name": "serving_default"}
+    )
+    np.testing.assert_allclose(served["y"], [[4.5]])  # the original signatures are kept
+    assert set(model.metadata.flavors["tf1"]["signatures"]) >= {"cut", "classify_x_to_y"}
+
+
+def test_a_session_bundle_is_served_with_its_manifest_signatures(tmp_path):
+    tf1_models.build_session_bundle(tmp_path / "bundle")
+    mlflow_tf1.save_model(str(tmp_path / "bundle"), tmp_path / "m")
+    model = mlflow.pyfunc.load_model(str(tmp_path / "m"))
+    x = np.array([[2.0], [4.0]], np.float32)
+    expected = [[3.0], [4.0]]  # 0.5x + 2
+    flavor = model.metadata.flavors["tf1"]
+    assert flavor["signatures"]["serving_default"]["method_name"] == "tensorflow/serving/regress"
+    np.testing.assert_allclose(model.predict({"inputs": x})["outputs"], expected)
+    predicted = model.predict({"x": x}, params={"signature_name": "predict"})
+    np.testing.assert_allclose(predicted["y"], expected)
+    assert flavor["converted_from"] == {"kind": "session_bundle", "file": "bundle"}
 
 
 def test_corrupt_frozen_graph_is_refused(tmp_path):
@@ -97,8 +137,10 @@ def test_cli_logs_a_frozen_graph_with_input_and_output_flags(sources):
     runs = mlflow.search_runs(search_all_experiments=True)
     error = user_error("log", graph, "--input", "x=nope", "--output", "probabilities=probs")
     assert "'nope:0', which is not a tensor of this graph" in error
-    error = user_error("log", graph, "--input", "x=x", "--output", "p=probs", "--signature", "s")
-    assert "serving_default" in error
+    error = user_error(
+        "log", graph, "--input", "x=x", "--output", "p=probs", "--meta-graph-tags", "gpu"
+    )
+    assert "['serve']" in error  # the converted graph's tag set
     assert len(mlflow.search_runs(search_all_experiments=True)) == len(runs)  # no failed run
     logged = key_values(
         ok("log", graph, "--input", "x=x:0", "--output", "probabilities=probs").stdout

@@ -565,3 +565,60 @@ def build_frozen_table(path: PathLike) -> None:
         )
     path = Path(path)
     v1.io.write_graph(frozen, str(path.parent), path.name, as_text=False)
+
+
+def build_unsigned_saved_model(export_dir: PathLike) -> None:
+    """A SavedModel with no SignatureDef at all: ``x`` [-1, 1] -> ``y = 3x + w`` (w = 1).
+
+    As some TF1 training code wrote them (``Builder`` with no signature map).
+    """
+    with _tf1_session() as sess:
+        x = v1.placeholder(tf.float32, [None, 1], name="x")
+        w = v1.get_variable("w", initializer=1.0)
+        tf.add(3.0 * x, w, name="y")
+        _save(sess, export_dir, {}).save()
+
+
+def _length_delimited(field: int, payload: bytes) -> bytes:
+    """One length-delimited protobuf field, hand-encoded (lengths stay under 128 here)."""
+    assert len(payload) < 128
+    return bytes([field << 3 | 2, len(payload)]) + payload
+
+
+def _binding(tensor_name: str) -> bytes:
+    return _length_delimited(1, tensor_name.encode())  # TensorBinding.tensor_name = 1
+
+
+def build_session_bundle(folder: PathLike) -> None:
+    """A TF Serving SessionBundle (``export.meta`` + ``export`` checkpoint), as
+    ``session_bundle.exporter`` wrote it: ``y = 0.5x + b`` (b = 2.0).
+
+    Its manifest (``serving_signatures``, a ``tensorflow.serving.Signatures`` in an
+    Any) is hand-encoded from manifest.proto's field numbers: a default regression
+    signature x -> y, and generic ``inputs``/``outputs`` named signatures.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with _tf1_session() as sess:
+        x = v1.placeholder(tf.float32, [None, 1], name="x")
+        b = v1.get_variable("b", initializer=2.0)
+        tf.add(0.5 * x, b, name="y")
+        sess.run(v1.global_variables_initializer())
+        saver = v1.train.Saver()
+        saver.save(sess, os.fspath(folder / "export"), write_meta_graph=False)
+        meta_graph = saver.export_meta_graph()
+    regression = _length_delimited(1, _binding("x:0")) + _length_delimited(2, _binding("y:0"))
+    default = _length_delimited(1, regression)  # Signature.regression_signature = 1
+
+    def generic(key: str, tensor: str) -> bytes:  # Signature.generic_signature = 3
+        entry = _length_delimited(1, key.encode()) + _length_delimited(2, _binding(tensor))
+        return _length_delimited(3, _length_delimited(1, entry))
+
+    named = b"".join(
+        _length_delimited(2, _length_delimited(1, key.encode()) + _length_delimited(2, sig))
+        for key, sig in (("inputs", generic("x", "x:0")), ("outputs", generic("y", "y:0")))
+    )
+    packed = meta_graph.collection_def["serving_signatures"].any_list.value.add()
+    packed.type_url = "type.googleapis.com/tensorflow.serving.Signatures"
+    packed.value = _length_delimited(1, default) + named
+    (folder / "export.meta").write_bytes(meta_graph.SerializeToString())

@@ -7,6 +7,7 @@ and its message names the CLI's flags.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import click
@@ -81,9 +82,11 @@ def log(
     """Log a SavedModel folder as a tf1 MLflow model, in a new run.
 
     PATH is a SavedModel folder or the parent of numbered version folders
-    (the highest is used), or a frozen GraphDef (.pb, .pbtxt) or TF1
-    checkpoint (.meta, or a folder with a 'checkpoint' index) with --input and
-    --output. The model is loaded and checked before anything is logged.
+    (the highest is used), a SessionBundle folder (export.meta), or a frozen
+    GraphDef (.pb, .pbtxt) or TF1 checkpoint (.meta, or a folder with a
+    'checkpoint' index) with --input and --output. --input/--output on a
+    SavedModel add a signature cut from those tensors (named by --signature,
+    default serving_default). The model is loaded and checked before anything is logged.
     Prints the model URI, the run id, and the registered version's URI when
     --registered-model-name is given.
 
@@ -99,11 +102,30 @@ def log(
         "inputs": key_values(input_tensors, "--input"),
         "outputs": key_values(output_tensors, "--output"),
     }
-    export_dir = _check_before_run(path, graph_tags, signature_name, allow_unsafe_ops, tensors)
+    if feature_signature and tensors["inputs"]:
+        raise CliError("--feature-signature is for SavedModels with tf.Example signatures.")
+    with tempfile.TemporaryDirectory() as scratch:
+        export_dir = _prepare(
+            path, graph_tags, signature_name, allow_unsafe_ops, tensors, Path(scratch)
+        )
+        _log(export_dir, path, name, registered_model_name, signature_name, graph_tags,
+             model_tags, feature_signature, experiment_name, allow_unsafe_ops)  # fmt: skip
+
+
+def _log(
+    export_dir: Path,
+    path: str,
+    name: str,
+    registered_model_name: str | None,
+    signature_name: str | None,
+    graph_tags: list[str] | None,
+    model_tags: dict[str, str],
+    feature_signature: bool,
+    experiment_name: str | None,
+    allow_unsafe_ops: bool,
+) -> None:
     signature = None
     if feature_signature:
-        if tensors["inputs"]:
-            raise CliError("--feature-signature is for SavedModels with tf.Example signatures.")
         from mlflow_tf1.mlflow_signature import infer_feature_signature
 
         signature = infer_feature_signature(
@@ -116,14 +138,10 @@ def log(
 
     if experiment_name:
         mlflow.set_experiment(experiment_name)
-    from mlflow_tf1.conversion import graph_source_kind
-
-    step = "Converting" if graph_source_kind(path) else "Copying SavedModel"
-    status(f"{step} {export_dir.name} ({_human_size(export_dir)})...")
     status("Validating the model (loading every signature)...")
     with mlflow.start_run() as run:
         info = mlflow_tf1.log_model(
-            path,
+            str(export_dir),
             name=name,
             registered_model_name=registered_model_name,
             signature_name=signature_name,
@@ -131,7 +149,6 @@ def log(
             tags=model_tags or None,
             signature=signature,
             allow_unsafe_ops=allow_unsafe_ops,
-            **{k: v for k, v in tensors.items() if v},
         )
     click.echo(f"model_uri: {info.model_uri}")
     click.echo(f"run_id: {run.info.run_id}")
@@ -140,42 +157,41 @@ def log(
         click.echo(f"registered_model_uri: models:/{registered_model_name}/{version}")
 
 
-def _check_before_run(
+def _prepare(
     path: str,
     meta_graph_tags: list[str] | None,
     signature: str | None,
     allow_unsafe_ops: bool,
     tensors: dict[str, dict[str, str]],
+    scratch: Path,
 ) -> Path:
-    """Checks before a run starts, so mistakes leave no failed run and name the CLI's flags.
-
-    A frozen graph or checkpoint is converted once into a scratch folder for
-    this (log converts it again): bad tensor names, --signature, --meta-graph-tags
-    and unsafe ops are then caught the same way as for a SavedModel.
-    """
-    import tempfile
-
-    from mlflow_tf1.conversion import graph_source_kind, proposal, to_saved_model
+    """The SavedModel to log, checked before a run starts so mistakes leave no failed run
+    and name the CLI's flags. Other graph kinds (and SavedModel cuts) are converted
+    once, here, into ``scratch``; the flavor records where they came from."""
     from mlflow_tf1.metadata import locate_saved_model
+    from mlflow_tf1.sources import needs_conversion, source_of
 
-    kind = graph_source_kind(path)
-    if kind is None:
-        if tensors["inputs"] or tensors["outputs"]:
-            raise CliError("--input and --output are for frozen graphs and checkpoints only.")
+    source = source_of(path)
+    if not needs_conversion(source, tensors["inputs"], tensors["outputs"]):
         export_dir = locate_saved_model(path)
         _check_saved_model(export_dir, meta_graph_tags, signature, allow_unsafe_ops)
+        status(f"Copying SavedModel {export_dir.name} ({_human_size(export_dir)})...")
         return export_dir
     load_tensorflow()
-    if not tensors["inputs"] or not tensors["outputs"]:
+    if source.needs_tensors and not (tensors["inputs"] and tensors["outputs"]):
         raise CliError(
-            f"'{path}' is a {kind.replace('_', ' ')}: name its tensors with --input "
-            f"KEY=TENSOR and --output KEY=TENSOR. Proposed from the graph: {proposal(path)}."
+            f"'{path}' is a {source.label}: name its tensors with --input "
+            f"KEY=TENSOR and --output KEY=TENSOR. Proposed from the graph: "
+            f"{source.propose(Path(path), meta_graph_tags)}."
         )
-    with tempfile.TemporaryDirectory() as scratch:
-        converted = Path(scratch) / "saved_model"
-        to_saved_model(path, converted, tensors["inputs"], tensors["outputs"])
-        _check_saved_model(converted, meta_graph_tags, signature, allow_unsafe_ops)
-    return Path(path)
+    status(f"Converting {Path(path).name} ({_human_size(Path(path))})...")
+    converted = scratch / "saved_model"
+    source.convert(
+        Path(path), converted, tensors["inputs"] or None, tensors["outputs"] or None, signature,
+        meta_graph_tags,
+    )  # fmt: skip
+    _check_saved_model(converted, meta_graph_tags, signature, allow_unsafe_ops)
+    return converted
 
 
 def _check_saved_model(
