@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import tensorflow as tf
 
 from mlflow_tf1.metadata import SignatureInfo
 
@@ -31,9 +32,34 @@ def row_count(data: Any) -> int | None:
     if isinstance(data, list):
         return len(data)
     if isinstance(data, Mapping):
-        lengths = {len(v) for v in data.values() if isinstance(v, (list, pd.Series)) or np.ndim(v)}
+        lengths = {_rows(v) for v in data.values()} - {None}
         return lengths.pop() if len(lengths) == 1 else None
     return None
+
+
+def _rows(value: Any) -> int | None:
+    """Rows of one column; a sparse column (raw var-len feature) counts its dense rows."""
+    if _is_sparse(value):
+        return int(np.asarray(value.dense_shape)[0])
+    if isinstance(value, (list, pd.Series)) or np.ndim(value):
+        return len(value)
+    return None
+
+
+def _is_sparse(value: Any) -> bool:
+    return isinstance(value, (tf.SparseTensor, tf.compat.v1.SparseTensorValue))
+
+
+def _sparse_rows(value: Any, start: int, stop: int) -> tf.compat.v1.SparseTensorValue:
+    """Rows ``start:stop`` of a sparse column; the other dimensions keep their size,
+    so every chunk runs exactly as that row would in the whole batch."""
+    indices, values = np.asarray(value.indices), np.asarray(value.values)
+    shape = np.array(value.dense_shape, dtype=np.int64)
+    keep = (indices[:, 0] >= start) & (indices[:, 0] < stop)
+    kept = indices[keep].copy()
+    kept[:, 0] -= start
+    shape[0] = min(stop, shape[0]) - start
+    return tf.compat.v1.SparseTensorValue(kept, values[keep], shape)
 
 
 def chunks(data: Any, size: int) -> Iterator[Any]:
@@ -43,7 +69,10 @@ def chunks(data: Any, size: int) -> Iterator[Any]:
         if isinstance(data, pd.DataFrame):
             yield data.iloc[start:stop]
         elif isinstance(data, Mapping):
-            yield {k: v[start:stop] for k, v in data.items()}
+            yield {
+                k: _sparse_rows(v, start, stop) if _is_sparse(v) else v[start:stop]
+                for k, v in data.items()
+            }
         else:
             yield data[start:stop]
 

@@ -25,6 +25,7 @@ from mlflow_tf1.metadata import (
     check_graph,
     default_signature_name,
 )
+from mlflow_tf1.readiness import RESTORE, refusals
 
 
 @dataclass(frozen=True)
@@ -34,12 +35,15 @@ class SignatureDescription:
     ``parser`` is set when raw tf.Example feature columns can be fed in place of
     the serialized protos; ``protos_only`` says why they can't when the input is
     parsed some other way. ``stateful`` signatures are never warmed up or replayed.
+    ``refused`` says why the signature can never run here (found when it was
+    logged); it is kept listed, never built, and names the reason when called.
     """
 
     info: SignatureInfo
     parser: ExampleParser | None = None
     protos_only: str | None = None
     stateful: bool = False
+    refused: str | None = None
 
     @property
     def key(self) -> str:
@@ -52,6 +56,8 @@ class SignatureDescription:
             config.update(self.parser.to_config())
         if self.protos_only is not None:
             config["raw_rows_refused"] = f"because {self.protos_only}"
+        if self.refused is not None:
+            config["refused"] = self.refused
         return config
 
     @classmethod
@@ -68,6 +74,7 @@ class SignatureDescription:
             parser=ExampleParser.from_config(config),
             protos_only=refused.removeprefix("because ") if refused else None,
             stateful=bool(config.get("stateful", False)),
+            refused=config.get("refused"),
         )
 
 
@@ -97,6 +104,24 @@ class ModelDescription:
     @property
     def stateless(self) -> list[str]:
         return [k for k, s in self.signatures.items() if not s.stateful]
+
+    @property
+    def refused(self) -> dict[str, str]:
+        return {k: s.refused for k, s in self.signatures.items() if s.refused is not None}
+
+    def refusing(self, reasons: dict[str, str]) -> ModelDescription:
+        """This description with more signatures refused; the default one never is."""
+        if self.default_signature in reasons:
+            usable = [k for k in self.signatures if k not in self.refused and k not in reasons]
+            raise invalid(
+                f"Signature '{self.default_signature}' can never run: "
+                f"{reasons[self.default_signature].rstrip('.')}. {_choice(usable)}"
+            )
+        signatures = {
+            k: replace(s, refused=reasons[k]) if k in reasons else s
+            for k, s in self.signatures.items()
+        }
+        return replace(self, signatures=signatures)
 
     def to_config(self) -> dict[str, Any]:
         """The keys of the ``tf1`` flavor this description owns."""
@@ -151,8 +176,10 @@ def describe(
     """Describe a parsed SavedModel: the one place the graph is walked.
 
     ``strict`` refuses what could not be logged: an unknown ``signature_name``
-    or no way to pick a default, and graphs that would fail deep inside
-    TensorFlow (unknown ops, missing tensors). ``inspect`` describes those too.
+    or no way to pick a default, graphs that would fail deep inside TensorFlow
+    (unknown ops, missing tensors), and models whose loading or default
+    signature can never run here (`readiness`). ``inspect`` describes those too.
+    Other signatures that can never run are kept, marked ``refused``.
     """
     default = None
     if strict:
@@ -163,6 +190,10 @@ def describe(
             default = default_signature_name(info.signatures, signature_name)
     info = _with_graph_dtypes(info, meta_graph)
     stateful = stateful_signatures(meta_graph, info.signatures)
+    refused = refusals(meta_graph, info.signatures)
+    if strict:
+        _refuse_unservable(refused, default, list(info.signatures))
+    setup = refused.pop(RESTORE, None)
     signatures = {}
     for key, signature in info.signatures.items():
         found = inspect_parser(meta_graph, signature)
@@ -171,6 +202,7 @@ def describe(
             parser=found if isinstance(found, ExampleParser) else None,
             protos_only=found if isinstance(found, str) else None,
             stateful=key in stateful,
+            refused=setup or refused.get(key),
         )
     return ModelDescription(
         meta_graph_tags=info.meta_graph_tags,
@@ -179,3 +211,19 @@ def describe(
         saved_with_tensorflow=info.tensorflow_version,
         op_audit=audit(meta_graph, info.signatures),
     )
+
+
+def _refuse_unservable(refused: dict[str, str], default: str | None, keys: list[str]) -> None:
+    """A model is logged only when it loads and its default signature runs."""
+    if RESTORE in refused:
+        raise invalid(f"This model can't be loaded by this TensorFlow: {refused[RESTORE]}.")
+    if default in refused:
+        usable = [k for k in keys if k not in refused]
+        reason = refused[default].rstrip(".")
+        raise invalid(f"Signature '{default}' can never run: {reason}. {_choice(usable)}")
+
+
+def _choice(usable: list[str]) -> str:
+    if not usable:
+        return "No signature of this model can run here."
+    return f"Signatures that can run: {usable}; pass signature_name= to make one the default."

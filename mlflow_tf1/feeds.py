@@ -292,6 +292,11 @@ def _to_sparse(value: Any, info: TensorInfo) -> tf.compat.v1.SparseTensorValue:
             return _text_column_to_sparse(value)
         value = _series_values(value)
     if isinstance(value, list):
+        if any(isinstance(v, (tf.SparseTensor, tf.compat.v1.SparseTensorValue)) for v in value):
+            raise invalid(
+                f"Input '{info.key}' is sparse: pass one tf.SparseTensor (or SparseTensorValue) "
+                "holding every row, not a list of them."
+            )
         value = np.array(value, dtype=object)
     if not isinstance(value, np.ndarray) or value.ndim != 1:
         raise invalid(

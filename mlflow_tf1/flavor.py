@@ -210,6 +210,7 @@ def _write_model(
     from mlflow_tf1.conversion import read_origin
     from mlflow_tf1.hooks import load_hooks, save_hooks
     from mlflow_tf1.mlflow_signature import infer_signature
+    from mlflow_tf1.plan import verify
     from mlflow_tf1.pyfunc import TF1PyfuncModel
     from mlflow_tf1.quiet import quiet_tensorflow
     from mlflow_tf1.runtime import LoadedSavedModel
@@ -217,6 +218,11 @@ def _write_model(
     # Loaded from the source, so a load error names the user's folder, not the copy.
     with quiet_tensorflow():
         model = LoadedSavedModel(info.export_dir, meta_graph, description, PYFUNC_BACKEND)
+        verified = verify(model)
+    failures = _failures(verified)
+    description = description.refusing(failures)
+    for key, reason in failures.items():
+        _logger.warning("Signature '%s' is logged as refused: %s", key, reason)
     path.mkdir(parents=True, exist_ok=True)
     shutil.copytree(info.export_dir, path / SAVED_MODEL_SUBPATH)
     hook_files, hook_requirements = save_hooks(path, hooks)
@@ -224,6 +230,7 @@ def _write_model(
         # Proves the example runs (through the stored hooks); MLflow keeps it with the model.
         hooked = load_hooks(str(path), hook_files)
         TF1PyfuncModel(model, hooks=hooked).predict(input_example)
+        verified[description.default_signature]["input_example"] = True
 
     code_subpath = _validate_and_copy_code_paths([str(_PACKAGE_DIR), *(code_paths or [])], path)
     mlflow_model = mlflow_model or Model()
@@ -253,7 +260,8 @@ def _write_model(
         **description.to_config(),
         tensorflow_version=tf.__version__,
         pyfunc_backend=PYFUNC_BACKEND,
-        backends=model.backends,
+        backends={k: b for k, b in model.backends.items() if k not in description.refused},
+        verified=verified,
         max_batch_size=max_batch_size,
         code=code_subpath,
         **({"hooks": hook_files} if hook_files else {}),
@@ -261,6 +269,15 @@ def _write_model(
     )
     mlflow_model.save(str(path / MLMODEL_FILE_NAME))
     _write_environment(path, pip_requirements, extra_pip_requirements, conda_env, hook_requirements)
+
+
+def _failures(verified: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Signatures TensorFlow could not run at all on generated batches: they can't serve."""
+    return {
+        key: "on a generated batch when logged, it " + "; ".join(record["failed"].values())
+        for key, record in verified.items()
+        if "failed" in record
+    }
 
 
 def _write_environment(

@@ -8,7 +8,7 @@ consumes a tensor, and which op initializes tables.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 # TF1 reference variables: TF2 functions cannot capture them by name.
 REF_VARIABLE_OPS = frozenset({"Variable", "VariableV2", "AutoReloadVariable"})
@@ -20,13 +20,17 @@ def node_name(tensor: str) -> str:
     return tensor.lstrip("^").split(":")[0]
 
 
-def reachable(tensors: Iterable[str], nodes: dict) -> set[str]:
-    """Every node the given tensors depend on, control dependencies included."""
+def reachable(tensors: Iterable[str], nodes: dict, fed: Iterable[str] = ()) -> set[str]:
+    """Every node the given tensors depend on, control dependencies included.
+
+    ``fed`` tensors are given a value by the caller, so what they depend on is not reached.
+    """
     seen: set[str] = set()
+    stop = {node_name(t) for t in fed}
     stack = [node_name(t) for t in tensors]
     while stack:
         name = stack.pop()
-        if name in seen or name not in nodes:
+        if name in seen or name in stop or name not in nodes:
             continue
         seen.add(name)
         stack.extend(node_name(i) for i in nodes[name].input)
@@ -35,12 +39,16 @@ def reachable(tensors: Iterable[str], nodes: dict) -> set[str]:
 
 def ops_of(reached: Iterable[str], nodes: dict, functions: dict) -> set[str]:
     """Op types of the reached nodes and of every function body they call."""
-    ops: set[str] = set()
+    return {node.op for node in nodes_of(reached, nodes, functions)}
+
+
+def nodes_of(reached: Iterable[str], nodes: dict, functions: dict) -> Iterator:
+    """The reached NodeDefs and those of every function body they call."""
     pending = [nodes[n] for n in reached]
     visited: set[str] = set()
     while pending:
         node = pending.pop()
-        ops.add(node.op)
+        yield node
         # Calls into the function library (TF2 exports, Defun): their bodies count too.
         called = [node.op] if node.op in functions else []
         for value in node.attr.values():  # f, body, cond, then_branch, ...
@@ -50,7 +58,6 @@ def ops_of(reached: Iterable[str], nodes: dict, functions: dict) -> set[str]:
             if name in functions and name not in visited:
                 visited.add(name)
                 pending.extend(functions[name].node_def)
-    return ops
 
 
 def consumers(graph_def) -> dict[str, list[str]]:

@@ -49,25 +49,46 @@ class SignaturePlan:
         except (tf.errors.InvalidArgumentError, tf.errors.OutOfRangeError) as e:
             # The graph itself refused the values (e.g. a malformed tf.Example).
             raise invalid(f"Signature '{self.key}' rejected the input: {first_line(e)}") from None
+        except tf.errors.OpError as e:
+            # Not the caller's fault (an uninitialized table, a missing file): a server error.
+            raise MlflowException(
+                f"Signature '{self.key}' failed inside TensorFlow: {first_line(e)}"
+            ) from None
 
     def predict(self, data: Any) -> Any:
         """``outputs`` shaped for the caller: a DataFrame for a DataFrame, else a dict."""
         return format_outputs(self.outputs(data), as_frame=isinstance(data, pd.DataFrame))
 
-    def warm_up(self) -> None:
-        """Run each path a request can take once, so TensorFlow builds its executors now."""
+    def run_generated(self) -> dict[str, MlflowException | None]:
+        """Run each path a request can take once on a generated batch: what failed, and how.
+
+        Builds TensorFlow's executors (the warm-up at load) and proves the
+        signature runs (the check at log time). Stateful signatures never run.
+        """
         if self.description.stateful:
-            return
-        batches = [samples.user_batch(self.description, self.signature.info)]
+            return {}
+        batches = {BATCH_KINDS[0]: samples.user_batch(self.description, self.signature.info)}
         if self.features is not None:
-            batches.append(samples.feature_frame(self.description))
-        for batch in batches:
+            batches[BATCH_KINDS[1]] = samples.feature_frame(self.description)
+        results: dict[str, MlflowException | None] = {}
+        for kind, batch in batches.items():
             if batch is None:
                 continue
             try:
                 self.outputs(batch)
-            except (MlflowException, tf.errors.OpError, ValueError) as e:
-                _logger.debug("Warm-up of signature '%s' failed: %s", self.key, first_line(e))
+                results[kind] = None
+            except MlflowException as e:
+                results[kind] = e
+        return results
+
+    def warm_up(self) -> None:
+        for kind, error in self.run_generated().items():
+            if error is not None:
+                _logger.debug("Warm-up of signature '%s' (%s) failed: %s", self.key, kind, error)
+
+
+# The generated batches `run_generated` tries: what users send, then raw feature rows.
+BATCH_KINDS = ("generated inputs", "generated raw feature rows")
 
 
 def make_plans(model: LoadedSavedModel) -> dict[str, SignaturePlan]:
@@ -78,3 +99,30 @@ def make_plans(model: LoadedSavedModel) -> dict[str, SignaturePlan]:
         )
         for key, signature in model.signatures.items()
     }
+
+
+def verify(model: LoadedSavedModel) -> dict[str, dict[str, Any]]:
+    """What running each signature on generated batches showed, for ``MLmodel``.
+
+    ``failed``: TensorFlow could not run it at all (an uninitialized table, a
+    missing kernel), so it can't serve; ``rejected``: the graph refused the
+    generated values themselves (data it checks), which proves nothing either way.
+    """
+    records: dict[str, dict[str, Any]] = {}
+    for key, plan in make_plans(model).items():
+        signature = plan.description
+        if signature.refused is not None:
+            records[key] = {"not_run": "refused when logged"}
+            continue
+        if signature.stateful:
+            records[key] = {"not_run": "it changes state"}
+            continue
+        record: dict[str, Any] = {"backend": plan.signature.backend, "ran": []}
+        for kind, error in plan.run_generated().items():
+            if error is None:
+                record["ran"].append(kind)
+                continue
+            outcome = "rejected" if error.error_code == "INVALID_PARAMETER_VALUE" else "failed"
+            record.setdefault(outcome, {})[kind] = error.message.removeprefix(f"Signature '{key}' ")
+        records[key] = record
+    return records

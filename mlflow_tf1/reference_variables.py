@@ -15,16 +15,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from mlflow_tf1.errors import invalid
-from mlflow_tf1.graphs import REF_VARIABLE_OPS, consumers, init_op_name, node_name, reachable
-
-_VARIABLE_COLLECTIONS = (
-    "variables",
-    "local_variables",
-    "trainable_variables",
-    "model_variables",
-    "metric_variables",
-    "moving_average_variables",
+from mlflow_tf1.graphs import REF_VARIABLE_OPS, consumers, node_name, reachable
+from mlflow_tf1.pruning import (
+    VARIABLE_COLLECTIONS,
+    dependents,
+    drop_from_node_lists,
+    roots,
+    signature_tensors,
 )
+
 _INTERNAL_SIGNATURE_PREFIX = "__saved_model"
 _REFUSAL_ADVICE = (
     "Re-export the model from TF1 code with resource variables "
@@ -51,13 +50,13 @@ def lift_reference_variables(meta_graph, keys: list[str]):
     graph_def = reduced.graph_def
     nodes = {n.name: n for n in graph_def.node}
     others = [k for k in reduced.signature_def if k not in keys and not _internal(k)]
-    needed = reachable(_roots(reduced, keys), nodes)
-    unused = reachable(_signature_tensors(reduced, others), nodes) - needed
+    needed = reachable(roots(reduced, keys), nodes)
+    unused = reachable(signature_tensors(reduced, others), nodes) - needed
     for key in others:
         del reduced.signature_def[key]
     refs = {n.name: n for n in graph_def.node if n.op in REF_VARIABLE_OPS}
     readers = consumers(graph_def)
-    named = {node_name(t) for t in _signature_tensors(meta_graph, meta_graph.signature_def)}
+    named = {node_name(t) for t in signature_tensors(meta_graph, meta_graph.signature_def)}
     blocking = {
         user
         for name in refs
@@ -66,7 +65,7 @@ def lift_reference_variables(meta_graph, keys: list[str]):
     }
     if stuck := blocking & needed:
         raise invalid(_stuck_message(reduced, keys, stuck, nodes))
-    dropped = _dependents(blocking | unused, graph_def)
+    dropped = dependents(blocking | unused, graph_def)
     reads = {name: _unique(f"{name}/lifted_read", nodes) for name in refs if name not in dropped}
     kept = [n for n in graph_def.node if n.name not in dropped]
     del graph_def.node[:]
@@ -79,7 +78,7 @@ def lift_reference_variables(meta_graph, keys: list[str]):
 
 def _stuck_message(meta_graph, keys: list[str], stuck: set[str], nodes: dict) -> str:
     """Which signatures (or the init and restore ops) update reference variables, and how."""
-    culprits = [k for k in keys if reachable(_signature_tensors(meta_graph, [k]), nodes) & stuck]
+    culprits = [k for k in keys if reachable(signature_tensors(meta_graph, [k]), nodes) & stuck]
     ops = sorted({nodes[n].op for n in stuck})
     where = f"Signature(s) {culprits}" if culprits else "The model's init or restore ops"
     others = [k for k in keys if k not in culprits]
@@ -92,17 +91,6 @@ def _stuck_message(meta_graph, keys: list[str], stuck: set[str], nodes: dict) ->
 
 def _internal(key: str) -> bool:
     return key.startswith(_INTERNAL_SIGNATURE_PREFIX)
-
-
-def _signature_tensors(meta_graph, keys: Iterable[str]) -> list[str]:
-    names = []
-    for key in keys:
-        signature = meta_graph.signature_def[key]
-        for info in [*signature.inputs.values(), *signature.outputs.values()]:
-            sparse = info.coo_sparse
-            names += [info.name, sparse.indices_tensor_name, sparse.values_tensor_name]
-            names.append(sparse.dense_shape_tensor_name)
-    return [n for n in names if n]
 
 
 def _convertible(node, refs: dict, consumers: dict[str, list[str]], named: set[str]) -> bool:
@@ -119,41 +107,6 @@ def _convertible(node, refs: dict, consumers: dict[str, list[str]], named: set[s
         return True
     op_def = op_def_registry.get(node.op)
     return op_def is None or not any(arg.is_ref for arg in op_def.input_arg)
-
-
-def _roots(meta_graph, keys: list[str]) -> list[str]:
-    """What the TF2 model runs: the kept signatures, init, restore and variable initializers."""
-    from tensorflow.core.framework import variable_pb2
-
-    roots = _signature_tensors(meta_graph, keys)
-    saver = meta_graph.saver_def
-    roots += [saver.restore_op_name, saver.save_tensor_name, saver.filename_tensor_name]
-    roots += [init_op_name(meta_graph) or ""]
-    roots += [a.tensor_info.name for a in meta_graph.asset_file_def]
-    for key in (*_VARIABLE_COLLECTIONS, "table_initializer"):
-        collection = meta_graph.collection_def.get(key)
-        if collection is None:
-            continue
-        roots += list(collection.node_list.value)
-        for raw in collection.bytes_list.value:
-            variable = variable_pb2.VariableDef.FromString(raw)
-            roots += [variable.variable_name, variable.initializer_name, variable.snapshot_name]
-    return [r for r in roots if r]
-
-
-def _dependents(start: set[str], graph_def) -> set[str]:
-    """``start`` and every node that uses them, directly or not (data or control)."""
-    users: dict[str, list[str]] = {}
-    for node in graph_def.node:
-        for tensor in node.input:
-            users.setdefault(node_name(tensor), []).append(node.name)
-    found, stack = set(), list(start)
-    while stack:
-        name = stack.pop()
-        if name not in found:
-            found.add(name)
-            stack.extend(users.get(name, []))
-    return found
 
 
 def _unique(name: str, nodes: dict) -> str:
@@ -211,12 +164,9 @@ def _read_node(variable, name: str):
 
 def _rewrite_collections(meta_graph, dropped: set[str], reads: dict[str, str]) -> None:
     """Drop removed nodes from node lists; mark lifted variables as resource ones."""
+    drop_from_node_lists(meta_graph, dropped)
     for key, collection in meta_graph.collection_def.items():
-        if collection.HasField("node_list"):
-            names = [n for n in collection.node_list.value if node_name(n) not in dropped]
-            del collection.node_list.value[:]
-            collection.node_list.value.extend(names)
-        elif key in _VARIABLE_COLLECTIONS and collection.HasField("bytes_list"):
+        if key in VARIABLE_COLLECTIONS and collection.HasField("bytes_list"):
             values = list(collection.bytes_list.value)
             del collection.bytes_list.value[:]
             collection.bytes_list.value.extend(_resource_variable_def(v, reads) for v in values)

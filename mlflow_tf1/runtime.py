@@ -30,6 +30,7 @@ from mlflow_tf1.description import ModelDescription
 from mlflow_tf1.errors import first_line, invalid
 from mlflow_tf1.graphs import has_reference_variables, has_variables
 from mlflow_tf1.metadata import SignatureInfo, TensorInfo
+from mlflow_tf1.pruning import without_signatures
 
 _logger = logging.getLogger(__name__)
 
@@ -270,7 +271,7 @@ class _UnavailableSignature(Signature):
         self.reason = reason
 
     def run(self, feeds: Mapping[str, Any]) -> dict[str, Any]:
-        raise MlflowException(f"Signature '{self.info.key}' cannot run: {self.reason}")
+        raise invalid(f"Signature '{self.info.key}' cannot run: {self.reason}")
 
     _call_tensors = run
 
@@ -295,8 +296,15 @@ class LoadedSavedModel:
         self.description = description
         self.fallback_reasons: dict[str, str] = {}
         self._session: tf.compat.v1.Session | None = None
+        refused = description.refused
+        if refused:
+            # A Session places the whole graph: nodes only refused signatures use
+            # (an op without a kernel) must go for the others to run.
+            meta_graph = without_signatures(meta_graph, refused)
         targets: dict[Target, SignatureInfo] = {}
         for key, signature in description.signatures.items():
+            if key in refused:
+                continue
             targets[(key, False)] = signature.info
             if signature.parser is not None and signature.parser.direct:
                 targets[(key, True)] = signature.parser.feature_signature(signature.info)
@@ -314,6 +322,9 @@ class LoadedSavedModel:
             pending, built = list(targets), {}
         if pending:
             built.update(self._build_session(meta_graph, targets, pending))
+        for key, reason in refused.items():
+            info = description.signatures[key].info
+            built[(key, False)] = _UnavailableSignature(info, f"refused when logged: {reason}")
         self.signatures = {k: s for (k, features), s in built.items() if not features}
         self.feature_signatures = {
             k: s for (k, features), s in built.items() if features and s.backend != "unavailable"
@@ -394,11 +405,39 @@ def _variables_path(export_dir: Path) -> str:
     return str(export_dir / "variables" / "variables")
 
 
+def _owning_resources(meta_graph):
+    """A copy of the MetaGraph whose tables and variables belong to this load alone.
+
+    Eager functions share one resource manager per process: a table whose
+    ``shared_name`` is empty would be a fresh, uninitialized table in every
+    pruned function, and two models whose tables share a name (one vocabulary
+    path, two versions) would read each other's. Every resource gets its own
+    name plus a per-load suffix, and library functions fresh names, as
+    ``tf.saved_model.load`` does for TF1 graphs (``load_v1_in_v2``).
+    """
+    from tensorflow.python.framework import ops
+    from tensorflow.python.saved_model import function_deserialization
+
+    suffix = f"_mlflow_tf1_load_{ops.uid()}"
+    owned = type(meta_graph)()
+    owned.CopyFrom(meta_graph)
+    functions = function_deserialization.load_function_def_library(
+        owned.graph_def.library, load_shared_name_suffix=suffix
+    )
+    owned.graph_def.library.Clear()
+    for function in functions.values():
+        owned.graph_def.library.function.add().CopyFrom(function.function_def)
+    for node in owned.graph_def.node:
+        function_deserialization.fix_node_def(node, functions, suffix)
+    return owned
+
+
 def _import_in_wrap_function(export_dir: Path, meta_graph):
     saver_holder: list[Any] = []
+    owned = _owning_resources(meta_graph)
 
     def import_graph() -> None:
-        saver_holder.append(tf.compat.v1.train.import_meta_graph(meta_graph, clear_devices=True))
+        saver_holder.append(tf.compat.v1.train.import_meta_graph(owned, clear_devices=True))
 
     wrapped = tf.compat.v1.wrap_function(import_graph, [])
     graph = wrapped.graph
