@@ -221,3 +221,27 @@ def test_sparse_input_refuses_a_list_of_sparse_values(tmp_path):
     np.testing.assert_allclose(model.predict({"sp": sparse, "scale": scale})["row_sums"], expected)
     with pytest.raises(MlflowException, match="one tf.SparseTensor"):
         model.predict({"sp": [sparse], "scale": scale})
+
+
+def test_cli_shows_refused_signatures_and_what_was_verified(tmp_path):
+    from click.testing import CliRunner
+
+    from mlflow_tf1.cli import cli
+
+    export = tmp_path / "export"
+    tf1_fidelity_models.build_kernelless_op(export)
+    model_dir = _save(export, tmp_path / "model")
+    result = CliRunner().invoke(cli, ["inspect", model_dir])
+    assert result.exit_code == 0, result.output
+    trees = result.output.split("Signature 'trees'")[1]
+    assert "REFUSED: it needs op(s) BoostedTreesEnsembleResourceHandleOp" in trees
+    assert "verified when logged: not run (refused when logged)" in trees
+    serving = result.output.split("Signature 'serving_default'")[1].split("Signature ")[0]
+    assert "verified when logged: ran generated inputs on session" in serving
+
+    init_export = tmp_path / "init_export"
+    tf1_fidelity_models.build_kernelless_op(init_export, in_init_op=True)
+    logged = CliRunner().invoke(cli, ["log", str(init_export)])
+    assert logged.exit_code == 2
+    assert "Error: This model can't be loaded by this TensorFlow" in logged.stderr
+    assert "Traceback" not in logged.output

@@ -36,9 +36,26 @@ def render(report: dict[str, Any]) -> str:
     blocks = [_table(header, headers=None)]
     backends = report.get("backends") or {}
     reasons = report.get("fallback_reasons") or {}
+    verified = report.get("verified") or {}
     for key, sig in (report.get("signatures") or {}).items():
-        blocks.append(_render_signature(key, sig, backends.get(key, "unknown"), reasons.get(key)))
+        block = _render_signature(key, sig, backends.get(key, "unknown"), reasons.get(key))
+        if key in verified:
+            block += f"\n  verified when logged: {_verified_text(verified[key])}"
+        blocks.append(block)
     return "\n\n".join(blocks)
+
+
+def _verified_text(record: dict[str, Any]) -> str:
+    if "not_run" in record:
+        return f"not run ({record['not_run']})"
+    ran = ", ".join(record.get("ran") or []) or "nothing"
+    text = f"ran {ran} on {record.get('backend', '?')}"
+    if record.get("input_example"):
+        text += ", and the input example"
+    for outcome in ("rejected", "failed"):
+        for kind, message in (record.get(outcome) or {}).items():
+            text += f"; {kind} {message}"
+    return text
 
 
 def audit_text(op_audit: dict[str, list[str]]) -> str:
@@ -51,7 +68,10 @@ def audit_text(op_audit: dict[str, list[str]]) -> str:
 
 def _render_signature(key: str, sig: dict[str, Any], backend: str, reason: str | None) -> str:
     lines = [f"Signature '{key}' ({sig.get('method_name') or 'no method name'})"]
-    lines.append(f"  backend: {backend}" + (f" ({reason})" if reason else ""))
+    if sig.get("refused"):
+        lines.append(f"  REFUSED: {sig['refused']}")
+    else:
+        lines.append(f"  backend: {backend}" + (f" ({reason})" if reason else ""))
     for direction in ("inputs", "outputs"):
         tensors = sig.get(direction) or {}
         if not tensors:
