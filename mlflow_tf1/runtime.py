@@ -255,10 +255,22 @@ def _session_callable(session: tf.compat.v1.Session, info: SignatureInfo, cache:
     graph = session.graph
     feeds = tuple(t.name for t in _feed_tensors(graph, info.inputs))
     fetches = tuple(t.name for t in _feed_tensors(graph, info.outputs))
-    if (feeds, fetches) not in cache:
-        options = config_pb2.CallableOptions(feed=feeds, fetch=fetches)
-        cache[(feeds, fetches)] = session._make_callable_from_options(options)
-    return cache[(feeds, fetches)]
+    fed = {name: i for i, name in enumerate(feeds)}
+    # A tensor can't be both fed and fetched (a sparse output passing its
+    # input's dense_shape through): such outputs are the fed value itself.
+    computed = tuple(dict.fromkeys(f for f in fetches if f not in fed))
+    if (feeds, computed) not in cache:
+        options = config_pb2.CallableOptions(feed=feeds, fetch=computed)
+        cache[(feeds, computed)] = session._make_callable_from_options(options)
+    run = cache[(feeds, computed)]
+    if computed == fetches:
+        return run
+
+    def with_passthrough(*values):
+        results = dict(zip(computed, run(*values), strict=True))
+        return [values[fed[f]] if f in fed else results[f] for f in fetches]
+
+    return with_passthrough
 
 
 class _UnavailableSignature(Signature):
