@@ -11,7 +11,9 @@ be seen once per process. Children run one after the other, never at once.
     benchmarks/first_call.py <model dir> <signature> <input recipe> <steady calls>
 
 prints one JSON line: seconds for the load, the first call and the steady
-median, or the error.
+median, or the error. ``<model dir>`` ``raw:<SavedModel dir>`` times raw
+TensorFlow the same way (TF's loader, a callable run once after the load as
+the flavor's warm-up does): the cold-process cost no warm-up removes.
 """
 
 from __future__ import annotations
@@ -138,6 +140,10 @@ class FirstCall:
         return statistics.median(self.steadies)
 
 
+# Raw TensorFlow timed like the flavor: half_plus_two's default signature.
+RAW = CorpusModel("raw Session (half_plus_two)", fixtures.HALF_PLUS_TWO, {"serving_default": "x"})
+
+
 def save_corpus(workdir: Path) -> dict[str, Path]:
     """Each corpus model saved once with ``mlflow_tf1.save_model``: name -> model folder."""
     import mlflow_tf1
@@ -148,6 +154,7 @@ def save_corpus(workdir: Path) -> dict[str, Path]:
         folder = workdir / f"corpus-{model.name}"
         mlflow_tf1.save_model(model.source, folder, signature_name=model.default_signature)
         folders[model.name] = folder
+    folders[RAW.name] = Path(f"raw:{RAW.source}")
     return folders
 
 
@@ -167,9 +174,10 @@ def measure_all(
     each child pays seconds of imports, and the run must stay within minutes.
     A signature whose child fails is reported with that error and not run again.
     """
+    models = (*CORPUS, RAW)
     results = {
         (model.name, signature): FirstCall(model.name, signature)
-        for model in CORPUS
+        for model in models
         for signature in model.signatures
     }
     start = time.monotonic()
@@ -179,7 +187,7 @@ def measure_all(
             progress(f"  stopping after {index} round(s): another would pass {budget:.0f} s")
             break
         progress(f"  round {index + 1} of {processes}: {len(results)} signatures")
-        for model in CORPUS:
+        for model in models:
             for signature, recipe in model.signatures.items():
                 result = results[(model.name, signature)]
                 if not result.error:
@@ -188,10 +196,10 @@ def measure_all(
 
 
 def _run_child(folder: Path, signature: str, recipe: str, steady_calls: int) -> dict:
-    folder = folder.resolve()
-    command = [sys.executable, __file__, str(folder), signature, recipe, str(steady_calls)]
+    target = str(folder) if str(folder).startswith("raw:") else str(folder.resolve())
+    command = [sys.executable, __file__, target, signature, recipe, str(steady_calls)]
     result = subprocess.run(
-        command, capture_output=True, text=True, timeout=300, check=False, cwd=folder.parent
+        command, capture_output=True, text=True, timeout=300, check=False, cwd=Path.cwd()
     )
     lines = result.stdout.strip().splitlines()
     if result.returncode != 0 or not lines:
@@ -203,6 +211,8 @@ def _run_child(folder: Path, signature: str, recipe: str, steady_calls: int) -> 
 def rows(results: list[FirstCall], goal: Goal) -> list[Row]:
     """The summary row: the worst signature's ratio, and how many could not be run."""
     case = "(e) first call after load ÷ steady call, fresh process per signature"
+    raw = [r for r in results if r.model == RAW.name]
+    results = [r for r in results if r.model != RAW.name]
     measured = [r for r in results if not r.error]
     failed = len(results) - len(measured)
     if not measured:
@@ -214,7 +224,15 @@ def rows(results: list[FirstCall], goal: Goal) -> list[Row]:
     row = Row.judged(case, contender, value, worst.ratio, goal, note=note)
     if failed:
         row.met = f"{row.met}; **{failed} of {len(results)} failed**"
-    return [row]
+    baseline = []
+    if raw and not raw[0].error:
+        raw_value = f"first {format_seconds(raw[0].first)}, steady {format_seconds(raw[0].steady)}"
+        baseline.append(
+            Row.judged(
+                case, f"{RAW.name} **[raw]**, one run after load", raw_value, raw[0].ratio, None
+            )
+        )
+    return [*baseline, row]
 
 
 def _processes(results: list[FirstCall]) -> str:
@@ -258,6 +276,8 @@ def child(folder: str, signature: str, recipe: str, steady_calls: int) -> dict:
     import warnings
 
     warnings.filterwarnings("ignore")
+    if folder.startswith("raw:"):
+        return _raw_child(folder.removeprefix("raw:"), signature, recipe, steady_calls)
     import mlflow
 
     data = _input(recipe)
@@ -273,6 +293,34 @@ def child(folder: str, signature: str, recipe: str, steady_calls: int) -> dict:
         return {"error": short_error(error)}
     steady = statistics.median(
         _seconds(lambda: model.predict(data, params=params)) for _ in range(steady_calls)
+    )
+    return {"load": load, "first": first, "steady": steady}
+
+
+def _raw_child(export_dir: str, signature: str, recipe: str, steady_calls: int) -> dict:
+    """TF's own loader and a direct callable, run once after the load, then timed."""
+    import numpy as np
+    import tensorflow as tf
+
+    v1 = tf.compat.v1
+    data = {k: np.asarray(v, np.float32) for k, v in _input(recipe).items()}
+    gc.collect()
+    start = time.perf_counter()
+    graph = tf.Graph()
+    session = v1.Session(graph=graph)
+    with graph.as_default():
+        meta_graph = v1.saved_model.loader.load(session, ["serve"], export_dir)
+    spec = meta_graph.signature_def[signature]
+    names = list(data)
+    run = session.make_callable(
+        [t.name for t in spec.outputs.values()], [spec.inputs[k].name for k in names]
+    )
+    run(*(data[k] for k in names))
+    load = time.perf_counter() - start
+    gc.collect()
+    first = _seconds(lambda: run(*(data[k] for k in names)))
+    steady = statistics.median(
+        _seconds(lambda: run(*(data[k] for k in names))) for _ in range(steady_calls)
     )
     return {"load": load, "first": first, "steady": steady}
 
