@@ -9,3 +9,7 @@ DEFAULT_MAX_BATCH_SIZE = 65_536
 # pyfunc params (MLflow's ``params=``), recorded in the logged signature.
 SIGNATURE_PARAM = "signature_name"
 MAX_BATCH_PARAM = "max_batch_size"
+# Server-side batching (TF Serving's --enable_batching): a save option, or these at serve time.
+BATCHING_ENV = "MLFLOW_TF1_ENABLE_BATCHING"
+BATCH_TIMEOUT_ENV = "MLFLOW_TF1_BATCH_TIMEOUT_MICROS"
+DEFAULT_BATCH_TIMEOUT_MICROS = 1000

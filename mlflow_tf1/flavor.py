@@ -41,6 +41,7 @@ from mlflow.utils.requirements_utils import _get_pinned_requirement
 
 from mlflow_tf1 import logged_model
 from mlflow_tf1.constants import (
+    DEFAULT_BATCH_TIMEOUT_MICROS,
     DEFAULT_MAX_BATCH_SIZE,
     DESCRIPTION_VERSION,
     FLAVOR_NAME,
@@ -99,6 +100,8 @@ def save_model(
     mlflow_model: Model | None = None,
     allow_unsafe_ops: bool = False,
     max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+    enable_batching: bool = False,
+    batch_timeout_micros: int = DEFAULT_BATCH_TIMEOUT_MICROS,
 ) -> None:
     """Package a TF1 SavedModel folder as an MLflow model at ``path``.
 
@@ -106,6 +109,10 @@ def save_model(
     network ops are refused unless ``allow_unsafe_ops=True``; the audit is
     recorded in ``MLmodel`` either way. ``max_batch_size`` bounds the rows run
     at once; bigger requests are split and joined (also a per-request param).
+    ``enable_batching`` merges concurrent requests for a stateless signature
+    into one run of at most ``max_batch_size`` rows, waiting at most
+    ``batch_timeout_micros`` for requests already in flight, as TF Serving's
+    ``--enable_batching`` (``MLFLOW_TF1_ENABLE_BATCHING`` overrides it at serve time).
 
     ``saved_model_dir`` may also be a frozen ``GraphDef`` (``.pb``/``.pbtxt``),
     a TF1 checkpoint (``.meta`` file, or a folder with a ``checkpoint`` index)
@@ -141,6 +148,7 @@ def save_model(
             allow_unsafe_ops=allow_unsafe_ops,
             write_options={
                 "max_batch_size": max_batch_size,
+                "batching": _batching(enable_batching, batch_timeout_micros),
                 "signature": signature,
                 "input_example": input_example,
                 "pip_requirements": pip_requirements,
@@ -195,6 +203,7 @@ def _write_model(
     description: ModelDescription,
     *,
     max_batch_size: int,
+    batching: dict[str, Any],
     signature: ModelSignature | None,
     input_example: ModelInputExample | None,
     pip_requirements,
@@ -263,12 +272,22 @@ def _write_model(
         backends={k: b for k, b in model.backends.items() if k not in description.refused},
         verified=verified,
         max_batch_size=max_batch_size,
+        **batching,
         code=code_subpath,
         **({"hooks": hook_files} if hook_files else {}),
         **({"converted_from": origin} if origin else {}),
     )
     mlflow_model.save(str(path / MLMODEL_FILE_NAME))
     _write_environment(path, pip_requirements, extra_pip_requirements, conda_env, hook_requirements)
+
+
+def _batching(enabled: bool, timeout_micros: int) -> dict[str, Any]:
+    if not isinstance(timeout_micros, int) or timeout_micros < 0:
+        raise MlflowException(
+            f"batch_timeout_micros must be a whole number of microseconds >= 0; got {timeout_micros!r}.",
+            INVALID_PARAMETER_VALUE,
+        )
+    return {"enable_batching": bool(enabled), "batch_timeout_micros": timeout_micros}
 
 
 def _failures(verified: dict[str, dict[str, Any]]) -> dict[str, str]:
@@ -325,6 +344,8 @@ def log_model(
     await_registration_for: int = 300,
     allow_unsafe_ops: bool = False,
     max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+    enable_batching: bool = False,
+    batch_timeout_micros: int = DEFAULT_BATCH_TIMEOUT_MICROS,
     params: dict[str, Any] | None = None,
     tags: dict[str, Any] | None = None,
     model_type: str | None = None,
@@ -363,6 +384,8 @@ def log_model(
         await_registration_for=await_registration_for,
         allow_unsafe_ops=allow_unsafe_ops,
         max_batch_size=max_batch_size,
+        enable_batching=enable_batching,
+        batch_timeout_micros=batch_timeout_micros,
         params=params,
         tags=tags,
         model_type=model_type,

@@ -17,7 +17,12 @@ from typing import Any
 from mlflow.models import Model
 from mlflow.utils.model_utils import _add_code_from_conf_to_system_path
 
-from mlflow_tf1.constants import DEFAULT_MAX_BATCH_SIZE, DESCRIPTION_VERSION, FLAVOR_NAME
+from mlflow_tf1.constants import (
+    DEFAULT_BATCH_TIMEOUT_MICROS,
+    DEFAULT_MAX_BATCH_SIZE,
+    DESCRIPTION_VERSION,
+    FLAVOR_NAME,
+)
 from mlflow_tf1.description import ModelDescription, describe
 from mlflow_tf1.errors import invalid
 from mlflow_tf1.legacy import LEGACY_FLAVOR, legacy_config
@@ -39,6 +44,8 @@ class LoggedModel:
     hooks: dict[str, str] = field(default_factory=dict)
     pyfunc_backend: str = "session"
     legacy: bool = False
+    enable_batching: bool = False
+    batch_timeout_micros: int = DEFAULT_BATCH_TIMEOUT_MICROS
 
 
 def read(local_path: str | Path, uri: str | None = None) -> LoggedModel:
@@ -71,6 +78,8 @@ def _from_tf1(path: Path, config: dict[str, Any]) -> LoggedModel:
         max_batch_size=int(config.get("max_batch_size", DEFAULT_MAX_BATCH_SIZE)),
         hooks=dict(config.get("hooks") or {}),
         pyfunc_backend=config.get("pyfunc_backend", "session"),
+        enable_batching=bool(config.get("enable_batching", False)),
+        batch_timeout_micros=int(config.get("batch_timeout_micros", DEFAULT_BATCH_TIMEOUT_MICROS)),
     )
 
 

@@ -8,6 +8,7 @@ and whether the signature may be warmed up. A call only routes, converts and run
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -18,6 +19,7 @@ from mlflow_tf1 import batching, samples
 from mlflow_tf1.description import SignatureDescription
 from mlflow_tf1.errors import first_line, invalid
 from mlflow_tf1.outputs import format_outputs
+from mlflow_tf1.request_batching import Arrivals, Batcher
 from mlflow_tf1.routing import route
 from mlflow_tf1.runtime import LoadedSavedModel, Signature
 
@@ -28,13 +30,27 @@ class SignaturePlan:
     """Runs one signature on any accepted input; holds no per-call state (thread-safe)."""
 
     def __init__(
-        self, description: SignatureDescription, signature: Signature, features: Signature | None
+        self,
+        description: SignatureDescription,
+        signature: Signature,
+        features: Signature | None,
+        merging: Merging | None = None,
     ):
         self.description = description
         self.signature = signature
         self.features = features
         self.feature_info = features.info if features is not None else None
         self.splittable = batching.splittable(signature.info)
+        self._arrivals = Arrivals()
+        self._batchers: dict[bool, Batcher] = {}
+        if merging is not None and self.splittable and not description.stateful:
+            # Stateful signatures never merge: one request's update would be another's.
+            runners = {False: signature, True: features}
+            self._batchers = {
+                fed: Batcher(runner.run, merging.max_rows, merging.timeout_s, self._arrivals)
+                for fed, runner in runners.items()
+                if runner is not None
+            }
 
     @property
     def key(self) -> str:
@@ -42,9 +58,21 @@ class SignaturePlan:
 
     def outputs(self, data: Any) -> dict[str, Any]:
         """Graph outputs as numpy arrays (or SparseTensorValues) for ``data``."""
-        fed_features, feeds = route(data, self.description, self.signature.info, self.feature_info)
+        if not self._batchers:
+            return self._run(*self._route(data))
+        with self._arrivals.expecting() as arrived:
+            fed_features, feeds = self._route(data)
+            return self._run(fed_features, feeds, arrived)
+
+    def _route(self, data: Any) -> tuple[bool, dict[str, Any]]:
+        return route(data, self.description, self.signature.info, self.feature_info)
+
+    def _run(self, fed_features: bool, feeds: dict[str, Any], arrived=None) -> dict[str, Any]:
         runner = self.features if fed_features else self.signature
+        batcher = self._batchers.get(fed_features)
         try:
+            if batcher is not None and arrived is not None:
+                return batcher.submit(feeds, arrived)
             return runner.run(feeds)
         except (tf.errors.InvalidArgumentError, tf.errors.OutOfRangeError) as e:
             # The graph itself refused the values (e.g. a malformed tf.Example).
@@ -87,15 +115,26 @@ class SignaturePlan:
                 _logger.debug("Warm-up of signature '%s' (%s) failed: %s", self.key, kind, error)
 
 
+@dataclass(frozen=True)
+class Merging:
+    """Server-side batching: concurrent requests merged up to ``max_rows``, waiting ``timeout_s``."""
+
+    max_rows: int
+    timeout_s: float
+
+
 # The generated batches `run_generated` tries: what users send, then raw feature rows.
 BATCH_KINDS = ("generated inputs", "generated raw feature rows")
 
 
-def make_plans(model: LoadedSavedModel) -> dict[str, SignaturePlan]:
+def make_plans(model: LoadedSavedModel, merging: Merging | None = None) -> dict[str, SignaturePlan]:
     """A plan for every signature the model could build (unavailable ones refuse with the reason)."""
     return {
         key: SignaturePlan(
-            model.description.signatures[key], signature, model.feature_signatures.get(key)
+            model.description.signatures[key],
+            signature,
+            model.feature_signatures.get(key),
+            merging,
         )
         for key, signature in model.signatures.items()
     }

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
 from mlflow_tf1 import batching, logged_model
-from mlflow_tf1.constants import DEFAULT_MAX_BATCH_SIZE, MAX_BATCH_PARAM, SIGNATURE_PARAM
+from mlflow_tf1.constants import (
+    BATCH_TIMEOUT_ENV,
+    BATCHING_ENV,
+    DEFAULT_MAX_BATCH_SIZE,
+    MAX_BATCH_PARAM,
+    SIGNATURE_PARAM,
+)
 from mlflow_tf1.errors import invalid
 from mlflow_tf1.hooks import call_hook, load_hooks
-from mlflow_tf1.plan import make_plans
+from mlflow_tf1.plan import Merging, make_plans
 from mlflow_tf1.quiet import quiet_tensorflow
 from mlflow_tf1.runtime import LoadedSavedModel
 
@@ -20,7 +27,8 @@ class TF1PyfuncModel:
     Every stateless signature is warmed up here, so no request pays for
     TensorFlow building its executor. Requests of more than ``max_batch_size``
     rows run in chunks of that size. Holds no per-request state, so concurrent
-    ``predict`` calls are safe.
+    ``predict`` calls are safe. With ``batch_timeout_micros`` set, concurrent
+    requests for one stateless signature are merged into one run (`request_batching`).
     """
 
     def __init__(
@@ -28,9 +36,13 @@ class TF1PyfuncModel:
         model: LoadedSavedModel,
         max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
         hooks: dict[str, Callable] | None = None,
+        batch_timeout_micros: int | None = None,
     ):
         self._model = model
-        self._plans = make_plans(model)
+        merging = None
+        if batch_timeout_micros is not None:
+            merging = Merging(max_batch_size, batch_timeout_micros / 1e6)
+        self._plans = make_plans(model, merging)
         self._max_batch_size = max_batch_size
         self._preprocess = (hooks or {}).get("preprocess")
         self._postprocess = (hooks or {}).get("postprocess")
@@ -68,4 +80,30 @@ def _load_pyfunc(path: str) -> TF1PyfuncModel:
     """MLflow's pyfunc loader hook; ``path`` is the model's local folder."""
     model = logged_model.read(path)
     loaded = logged_model.load_graph(model, model.pyfunc_backend)
-    return TF1PyfuncModel(loaded, model.max_batch_size, load_hooks(path, model.hooks))
+    hooks = load_hooks(path, model.hooks)
+    return TF1PyfuncModel(loaded, model.max_batch_size, hooks, _batch_timeout(model))
+
+
+def _batch_timeout(model: logged_model.LoggedModel) -> int | None:
+    """Microseconds a batch may wait, when server-side batching is on (else None).
+
+    The environment (``mlflow-tf1 serve --enable-batching`` sets it) overrides
+    what the model was saved with, so one model serves either way.
+    """
+    switch = os.environ.get(BATCHING_ENV, "").strip().lower()
+    if switch not in ("", *_ON, *_OFF):
+        raise invalid(f"{BATCHING_ENV}={switch!r}: use one of {[*_ON, *_OFF]}.")
+    enabled = switch in _ON if switch else model.enable_batching
+    if not enabled:
+        return None
+    timeout = os.environ.get(BATCH_TIMEOUT_ENV, "").strip() or model.batch_timeout_micros
+    try:
+        micros = int(timeout)
+    except ValueError:
+        micros = -1
+    if micros < 0:
+        raise invalid(f"{BATCH_TIMEOUT_ENV}={timeout!r}: use a whole number of microseconds >= 0.")
+    return micros
+
+
+_ON, _OFF = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
