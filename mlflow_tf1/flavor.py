@@ -102,6 +102,8 @@ def save_model(
     max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
     enable_batching: bool = False,
     batch_timeout_micros: int = DEFAULT_BATCH_TIMEOUT_MICROS,
+    pyfunc_backend: str = "session",
+    onnx_tolerance: dict[str, float] | None = None,
 ) -> None:
     """Package a TF1 SavedModel folder as an MLflow model at ``path``.
 
@@ -113,6 +115,12 @@ def save_model(
     into one run of at most ``max_batch_size`` rows, waiting at most
     ``batch_timeout_micros`` for requests already in flight, as TF Serving's
     ``--enable_batching`` (``MLFLOW_TF1_ENABLE_BATCHING`` overrides it at serve time).
+
+    ``pyfunc_backend="onnx"`` converts each stateless signature with tf2onnx
+    and runs it on onnxruntime in ``mlflow.pyfunc`` when, on generated
+    batches, it answers as the Session does within ``onnx_tolerance``
+    (default ``{"rtol": 1e-5, "atol": 1e-6}``; integers and strings exactly);
+    the others stay on the Session, and ``MLmodel`` records why.
 
     ``saved_model_dir`` may also be a frozen ``GraphDef`` (``.pb``/``.pbtxt``),
     a TF1 checkpoint (``.meta`` file, or a folder with a ``checkpoint`` index)
@@ -149,6 +157,7 @@ def save_model(
             write_options={
                 "max_batch_size": max_batch_size,
                 "batching": _batching(enable_batching, batch_timeout_micros),
+                "onnx": _onnx_request(pyfunc_backend, onnx_tolerance),
                 "signature": signature,
                 "input_example": input_example,
                 "pip_requirements": pip_requirements,
@@ -204,6 +213,7 @@ def _write_model(
     *,
     max_batch_size: int,
     batching: dict[str, Any],
+    onnx: dict[str, float] | None,
     signature: ModelSignature | None,
     input_example: ModelInputExample | None,
     pip_requirements,
@@ -234,6 +244,13 @@ def _write_model(
         _logger.warning("Signature '%s' is logged as refused: %s", key, reason)
     path.mkdir(parents=True, exist_ok=True)
     shutil.copytree(info.export_dir, path / SAVED_MODEL_SUBPATH)
+    onnx_records = {}
+    if onnx is not None:
+        from mlflow_tf1.onnx_selection import select
+
+        with quiet_tensorflow():
+            onnx_records = select(model, meta_graph, description, path, onnx)
+    onnx_used = [k for k, r in onnx_records.items() if r["backend"] == "onnx"]
     hook_files, hook_requirements = save_hooks(path, hooks)
     if input_example is not None:
         # Proves the example runs (through the stored hooks); MLflow keeps it with the model.
@@ -269,7 +286,12 @@ def _write_model(
         **description.to_config(),
         tensorflow_version=tf.__version__,
         pyfunc_backend=PYFUNC_BACKEND,
-        backends={k: b for k, b in model.backends.items() if k not in description.refused},
+        backends={
+            k: "onnx" if k in onnx_used else b
+            for k, b in model.backends.items()
+            if k not in description.refused
+        },
+        **({"onnx": onnx_records} if onnx_records else {}),
         verified=verified,
         max_batch_size=max_batch_size,
         **batching,
@@ -278,7 +300,34 @@ def _write_model(
         **({"converted_from": origin} if origin else {}),
     )
     mlflow_model.save(str(path / MLMODEL_FILE_NAME))
-    _write_environment(path, pip_requirements, extra_pip_requirements, conda_env, hook_requirements)
+    runtime_requirements = [_pinned("onnxruntime")] if onnx_used else []
+    _write_environment(
+        path,
+        pip_requirements,
+        extra_pip_requirements,
+        conda_env,
+        hook_requirements + runtime_requirements,
+    )
+
+
+def _onnx_request(backend: str, tolerance: dict[str, float] | None) -> dict[str, float] | None:
+    """The ONNX tolerance when ONNX was asked for, else None (the Session only)."""
+    if backend not in ("session", "onnx"):
+        raise MlflowException(
+            f"Unknown pyfunc_backend '{backend}'; valid: ['session', 'onnx'].",
+            INVALID_PARAMETER_VALUE,
+        )
+    unknown = sorted(set(tolerance or {}) - {"rtol", "atol"})
+    if unknown:
+        raise MlflowException(
+            f"Unknown onnx_tolerance key(s) {unknown}; valid: ['atol', 'rtol'].",
+            INVALID_PARAMETER_VALUE,
+        )
+    return dict(tolerance or {}) if backend == "onnx" else None
+
+
+def _pinned(package: str) -> str:
+    return _get_pinned_requirement(package, version=importlib.metadata.version(package))
 
 
 def _batching(enabled: bool, timeout_micros: int) -> dict[str, Any]:
@@ -346,6 +395,8 @@ def log_model(
     max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
     enable_batching: bool = False,
     batch_timeout_micros: int = DEFAULT_BATCH_TIMEOUT_MICROS,
+    pyfunc_backend: str = "session",
+    onnx_tolerance: dict[str, float] | None = None,
     params: dict[str, Any] | None = None,
     tags: dict[str, Any] | None = None,
     model_type: str | None = None,
@@ -386,6 +437,8 @@ def log_model(
         max_batch_size=max_batch_size,
         enable_batching=enable_batching,
         batch_timeout_micros=batch_timeout_micros,
+        pyfunc_backend=pyfunc_backend,
+        onnx_tolerance=onnx_tolerance,
         params=params,
         tags=tags,
         model_type=model_type,

@@ -46,6 +46,8 @@ class LoggedModel:
     legacy: bool = False
     enable_batching: bool = False
     batch_timeout_micros: int = DEFAULT_BATCH_TIMEOUT_MICROS
+    # Signatures mlflow.pyfunc runs on onnxruntime: key -> .onnx file in the model folder.
+    onnx_files: dict[str, str] = field(default_factory=dict)
 
 
 def read(local_path: str | Path, uri: str | None = None) -> LoggedModel:
@@ -79,6 +81,11 @@ def _from_tf1(path: Path, config: dict[str, Any]) -> LoggedModel:
         hooks=dict(config.get("hooks") or {}),
         pyfunc_backend=config.get("pyfunc_backend", "session"),
         enable_batching=bool(config.get("enable_batching", False)),
+        onnx_files={
+            k: r["file"]
+            for k, r in (config.get("onnx") or {}).items()
+            if r.get("backend") == "onnx"
+        },
         batch_timeout_micros=int(config.get("batch_timeout_micros", DEFAULT_BATCH_TIMEOUT_MICROS)),
     )
 

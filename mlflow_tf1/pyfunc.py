@@ -80,6 +80,11 @@ def _load_pyfunc(path: str) -> TF1PyfuncModel:
     """MLflow's pyfunc loader hook; ``path`` is the model's local folder."""
     model = logged_model.read(path)
     loaded = logged_model.load_graph(model, model.pyfunc_backend)
+    if model.onnx_files:
+        from mlflow_tf1.onnx_backend import OnnxSignature
+
+        for key, file in model.onnx_files.items():
+            loaded.use(key, OnnxSignature(loaded.signatures[key].info, model.path / file))
     hooks = load_hooks(path, model.hooks)
     return TF1PyfuncModel(loaded, model.max_batch_size, hooks, _batch_timeout(model))
 

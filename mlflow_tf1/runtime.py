@@ -349,6 +349,15 @@ class LoadedSavedModel:
     def backends(self) -> dict[str, str]:
         return {k: s.backend for k, s in self.signatures.items()}
 
+    @property
+    def session(self) -> tf.compat.v1.Session | None:
+        """The Session the ``session`` backend runs on (None when every signature is TF2)."""
+        return self._session
+
+    def use(self, key: str, signature: Signature) -> None:
+        """Run ``key`` on another backend (onnxruntime), keeping its inputs and outputs."""
+        self.signatures[key] = signature
+
     def _build_tf2(
         self, meta_graph, targets: dict[Target, SignatureInfo]
     ) -> dict[Target, Signature]:

@@ -1,0 +1,134 @@
+"""``pyfunc_backend="onnx"``: signatures verified at log time run on onnxruntime in mlflow.pyfunc.
+
+Oracle: a raw ``tf.compat.v1.Session`` on the same SavedModel.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+import requests
+import yaml
+from mlflow.exceptions import MlflowException
+
+import mlflow_tf1
+from tests import tf1_fidelity_models, tf1_onnx_models
+from tests.conftest import corpus_path
+from tests.tf1_models import session_predict
+
+pytest.importorskip(
+    "tf2onnx", reason="the ONNX backend converts with tf2onnx (pip install tf2onnx)"
+)
+pytest.importorskip("onnxruntime", reason="the ONNX backend runs on onnxruntime")
+
+HALF_PLUS_TWO = "tf_serving/saved_model_half_plus_two_cpu/00000123"
+
+
+def _flavor(model_dir) -> dict:
+    return yaml.safe_load(Path(model_dir, "MLmodel").read_text())["flavors"]["tf1"]
+
+
+@pytest.fixture(scope="module")
+def half_plus_two_onnx(tmp_path_factory):
+    model_dir = tmp_path_factory.mktemp("onnx") / "model"
+    mlflow_tf1.save_model(str(corpus_path(HALF_PLUS_TWO)), str(model_dir), pyfunc_backend="onnx")
+    return model_dir
+
+
+def test_dense_signatures_run_on_onnx_with_the_session_s_numbers(half_plus_two_onnx):
+    flavor = _flavor(half_plus_two_onnx)
+    record = flavor["onnx"]["serving_default"]
+    assert record["backend"] == "onnx" and (half_plus_two_onnx / record["file"]).is_file()
+    assert record["verification"]["matches"] and record["opset"] >= 9
+    assert set(record["versions"]) >= {"tf2onnx", "onnxruntime"}
+    assert flavor["backends"]["serving_default"] == "onnx"
+    # tf.Example signatures stay on the Session, saying why.
+    assert flavor["onnx"]["regress_x_to_y"]["backend"] == "session"
+    assert "tf.Examples" in flavor["onnx"]["regress_x_to_y"]["reason"]
+    requirements = (half_plus_two_onnx / "requirements.txt").read_text()
+    assert "onnxruntime==" in requirements
+
+    model = mlflow.pyfunc.load_model(str(half_plus_two_onnx))
+    assert model.get_raw_model().backends["serving_default"] == "onnx"
+    x = np.array([[1.0], [2.0], [5.0]], np.float32)
+    expected = session_predict(corpus_path(HALF_PLUS_TWO), feeds={"x": x})["y"]
+    np.testing.assert_allclose(model.predict({"x": x})["y"], expected)
+    np.testing.assert_allclose(model.predict({"x": x.astype(np.float64)})["y"], expected)
+    frame = model.predict(__import__("pandas").DataFrame({"x": [1.0, 2.0, 5.0]}))
+    np.testing.assert_allclose(frame["y"].to_numpy(), expected[:, 0])
+    with pytest.raises(MlflowException, match="Valid inputs"):
+        model.predict({"z": x})
+
+
+def test_a_graph_onnx_cannot_take_stays_on_the_session(tmp_path):
+    export = tmp_path / "export"
+    tf1_fidelity_models.build_vocabulary_table(export, ["apple", "banana"])
+    mlflow_tf1.save_model(str(export), str(tmp_path / "model"), pyfunc_backend="onnx")
+    records = _flavor(tmp_path / "model")["onnx"]
+    assert {r["backend"] for r in records.values()} == {"session"}
+    assert all(r["reason"] for r in records.values())
+    assert "onnxruntime" not in (tmp_path / "model" / "requirements.txt").read_text()
+    words = np.array([b"banana", b"kiwi"], dtype=object)
+    expected = session_predict(export, feeds={"words": words})["ids"]
+    np.testing.assert_array_equal(
+        mlflow.pyfunc.load_model(str(tmp_path / "model")).predict({"words": words})["ids"], expected
+    )
+
+
+def test_a_mismatch_beyond_the_tolerance_falls_back_to_the_session(tmp_path):
+    export = tmp_path / "export"
+    tf1_onnx_models.build_cnn(export)
+    exact = {"rtol": 0.0, "atol": 0.0}
+    mlflow_tf1.save_model(
+        str(export), str(tmp_path / "model"), pyfunc_backend="onnx", onnx_tolerance=exact
+    )
+    record = _flavor(tmp_path / "model")["onnx"]["serving_default"]
+    assert record["backend"] == "session"
+    assert record["reason"].startswith("verification:") and "probabilities" in record["reason"]
+    assert record["verification"]["outputs"]["probabilities"]["max_abs_diff"] > 0
+    images = np.random.default_rng(0).normal(size=(3, *tf1_onnx_models.IMAGE)).astype(np.float32)
+    model = mlflow.pyfunc.load_model(str(tmp_path / "model"))
+    assert model.get_raw_model().backends["serving_default"] == "session"
+    expected = session_predict(export, feeds={"images": images})
+    np.testing.assert_array_equal(
+        model.predict({"images": images})["probabilities"], expected["probabilities"]
+    )
+
+    mlflow_tf1.save_model(str(export), str(tmp_path / "default"), pyfunc_backend="onnx")
+    loaded = mlflow.pyfunc.load_model(str(tmp_path / "default"))
+    assert loaded.get_raw_model().backends["serving_default"] == "onnx"
+    got = loaded.predict({"images": images})
+    np.testing.assert_allclose(
+        got["probabilities"], expected["probabilities"], rtol=1e-5, atol=1e-6
+    )
+    np.testing.assert_array_equal(got["classes"], expected["classes"])
+
+
+def test_unknown_backend_or_tolerance_is_refused(tmp_path):
+    export = corpus_path(HALF_PLUS_TWO)
+    with pytest.raises(MlflowException, match=r"valid: \['session', 'onnx'\]"):
+        mlflow_tf1.save_model(str(export), str(tmp_path / "a"), pyfunc_backend="tensorrt")
+    with pytest.raises(MlflowException, match="onnx_tolerance"):
+        mlflow_tf1.save_model(
+            str(export), str(tmp_path / "b"), pyfunc_backend="onnx", onnx_tolerance={"eps": 1}
+        )
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+@pytest.mark.serving
+def test_scoring_server_answers_from_onnx(half_plus_two_onnx):
+    from tests.test_serving import serving
+
+    with serving(str(half_plus_two_onnx)) as url:
+        response = requests.post(
+            f"{url}/invocations", json={"inputs": {"x": [[1.0], [2.0], [5.0]]}}, timeout=30
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()["predictions"]
+        y = body[0]["y"] if isinstance(body, list) else body["y"]  # MLflow's dict serialization
+        np.testing.assert_allclose(np.ravel(y), [2.5, 3.0, 4.5])
+        bad = requests.post(f"{url}/invocations", json={"inputs": {"x": [["a"]]}}, timeout=30)
+        assert bad.status_code == 400
