@@ -33,7 +33,7 @@ import numpy as np
 import tensorflow as tf
 
 import mlflow_tf1
-from benchmarks import cases, first_call, fixtures, memory, serving
+from benchmarks import cases, first_call, fixtures, memory, onnx_cases, serving
 from benchmarks.harness import Goal, Row, markdown, summary_markdown
 
 # The goals of the performance issue, worded as its table words them.
@@ -133,6 +133,7 @@ def prepare_models(workdir: Path) -> dict[str, dict[str, Path]]:
     signature = mlflow_tf1.infer_feature_signature(fixtures.TAXI_EXPORT)
     mlflow_tf1.save_model(fixtures.TAXI_EXPORT, featured, signature=signature)
     models["taxi"]["featured"] = featured
+    models["onnx"] = onnx_cases.prepare(workdir, cnn)
     return models
 
 
@@ -172,21 +173,31 @@ def latency_rows(models: dict, settings: Settings, rng: random.Random) -> list[R
         featured=taxi["featured"],
     )
     rows += cases.evaluate(case, rng)
+
+    progress("(h) ONNX backend")
+    session_folders = {name: models[name]["flavored"] for name in ("half_plus_two", "cnn")}
+    rows += onnx_cases.rows(models["onnx"], session_folders, settings.small_rounds, rng)
     return rows
 
 
 def server_rows(workdir: Path, settings: Settings) -> list[Row]:
     flavor, noop = "mlflow-tf1 half_plus_two", "no-op pyfunc (returns its input)"
+    on_onnx = "mlflow-tf1 half_plus_two, pyfunc on ONNX"
     with mlflow.start_run():
         ours = mlflow_tf1.log_model(str(fixtures.HALF_PLUS_TWO), name="half_plus_two")
+        ours_onnx = mlflow_tf1.log_model(
+            str(fixtures.HALF_PLUS_TWO), name="half_plus_two_onnx", pyfunc_backend="onnx"
+        )
         echo = mlflow.pyfunc.log_model(
             name="echo", python_model=str(serving.write_echo_model(workdir))
         )
-    with serving.scoring_servers({flavor: ours.model_uri, noop: echo.model_uri}, workdir) as urls:
-        serving.check(urls[flavor], {"predictions": {"y": [[2.5]]}})
+    uris = {flavor: ours.model_uri, on_onnx: ours_onnx.model_uri, noop: echo.model_uri}
+    with serving.scoring_servers(uris, workdir) as urls:
+        for name in (flavor, on_onnx):
+            serving.check(urls[name], {"predictions": {"y": [[2.5]]}})
         serving.check(urls[noop], {"predictions": {"x": [[1.0]]}})
         loads = serving.drive(urls, settings.server_requests, settings.server_rounds)
-    return serving.server_rows(loads, flavor, noop)
+    return serving.server_rows(loads, flavor, noop) + serving.server_rows(loads, on_onnx, noop)[1:]
 
 
 def run(workdir: Path, settings: Settings) -> tuple[list[Row], list[first_call.FirstCall]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable
 from typing import Any
@@ -74,6 +75,11 @@ class TF1PyfuncModel:
             if rows is not None and rows > limit:
                 return batching.join([plan.predict(c) for c in batching.chunks(data, limit)])
         return plan.predict(data)
+
+
+# MLflow's PyFuncModel.predict calls inspect.signature(predict) on every request to
+# see whether it takes params; computed once here, that costs ~1 µs instead of ~30.
+TF1PyfuncModel.predict.__signature__ = inspect.signature(TF1PyfuncModel.predict)
 
 
 def _load_pyfunc(path: str) -> TF1PyfuncModel:

@@ -132,3 +132,21 @@ def test_scoring_server_answers_from_onnx(half_plus_two_onnx):
         np.testing.assert_allclose(np.ravel(y), [2.5, 3.0, 4.5])
         bad = requests.post(f"{url}/invocations", json={"inputs": {"x": [["a"]]}}, timeout=30)
         assert bad.status_code == 400
+
+
+def test_cli_logs_onnx_signatures_and_inspect_shows_them(tmp_path):
+    from click.testing import CliRunner
+
+    from mlflow_tf1.cli import cli
+
+    logged = CliRunner().invoke(
+        cli, ["log", str(corpus_path(HALF_PLUS_TWO)), "--pyfunc-backend", "onnx"]
+    )
+    assert logged.exit_code == 0, logged.output
+    uri = next(line.split(": ", 1)[1] for line in logged.stdout.splitlines() if "model_uri" in line)
+    shown = CliRunner().invoke(cli, ["inspect", uri])
+    assert shown.exit_code == 0, shown.output
+    serving = shown.output.split("Signature 'serving_default'")[1].split("Signature ")[0]
+    assert "backend: onnx" in serving
+    regress = shown.output.split("Signature 'regress_x_to_y'")[1].split("Signature ")[0]
+    assert "backend: session (not ONNX: it takes serialized tf.Examples" in regress

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -66,6 +67,25 @@ from mlflow_tf1.cli.render import audit_text
 )
 @click.option("--experiment-name", help="Log into this experiment (created if missing).")
 @click.option("--allow-unsafe-ops", is_flag=True, help=ALLOW_UNSAFE_HELP)
+@click.option(
+    "--pyfunc-backend",
+    type=click.Choice(["session", "onnx"]),
+    default="session",
+    show_default=True,
+    help="onnx: run each signature that converts and verifies on onnxruntime in mlflow.pyfunc.",
+)
+@click.option(
+    "--enable-batching",
+    is_flag=True,
+    help="Merge concurrent requests for a stateless signature into one run when served.",
+)
+@click.option(
+    "--batch-timeout-micros",
+    type=click.IntRange(min=0),
+    default=1000,
+    show_default=True,
+    help="With --enable-batching: the longest a batch waits for requests in flight.",
+)
 def log(
     path: str,
     name: str,
@@ -78,6 +98,9 @@ def log(
     feature_signature: bool,
     experiment_name: str | None,
     allow_unsafe_ops: bool,
+    pyfunc_backend: str,
+    enable_batching: bool,
+    batch_timeout_micros: int,
 ) -> None:
     """Log a SavedModel folder as a tf1 MLflow model, in a new run.
 
@@ -108,8 +131,14 @@ def log(
         export_dir = _prepare(
             path, graph_tags, signature_name, allow_unsafe_ops, tensors, Path(scratch)
         )
+        serving = {
+            "pyfunc_backend": pyfunc_backend,
+            "enable_batching": enable_batching,
+            "batch_timeout_micros": batch_timeout_micros,
+        }
         _log(export_dir, path, name, registered_model_name, signature_name, graph_tags,
-             model_tags, feature_signature, experiment_name, allow_unsafe_ops)  # fmt: skip
+             model_tags, feature_signature, experiment_name, allow_unsafe_ops,
+             serving)  # fmt: skip
 
 
 def _log(
@@ -123,6 +152,7 @@ def _log(
     feature_signature: bool,
     experiment_name: str | None,
     allow_unsafe_ops: bool,
+    serving: dict[str, Any],
 ) -> None:
     signature = None
     if feature_signature:
@@ -149,6 +179,7 @@ def _log(
             tags=model_tags or None,
             signature=signature,
             allow_unsafe_ops=allow_unsafe_ops,
+            **serving,
         )
     click.echo(f"model_uri: {info.model_uri}")
     click.echo(f"run_id: {run.info.run_id}")

@@ -37,8 +37,12 @@ def render(report: dict[str, Any]) -> str:
     backends = report.get("backends") or {}
     reasons = report.get("fallback_reasons") or {}
     verified = report.get("verified") or {}
+    onnx = report.get("onnx") or {}
     for key, sig in (report.get("signatures") or {}).items():
-        block = _render_signature(key, sig, backends.get(key, "unknown"), reasons.get(key))
+        reason = reasons.get(key)
+        if onnx.get(key, {}).get("reason"):
+            reason = f"not ONNX: {onnx[key]['reason']}"
+        block = _render_signature(key, sig, backends.get(key, "unknown"), reason)
         if key in verified:
             block += f"\n  verified when logged: {_verified_text(verified[key])}"
         blocks.append(block)
