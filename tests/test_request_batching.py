@@ -153,3 +153,23 @@ def test_scoring_server_merges_concurrent_requests(probe_dir, monkeypatch):
         bad = requests.post(f"{url}/invocations", json={"inputs": {"z": [1.0]}}, timeout=30)
         assert bad.status_code == 400 and "Valid inputs" in bad.text
         assert requests.get(f"{url}/ping", timeout=5).ok
+
+
+@pytest.mark.serving
+def test_mlflow_tf1_serve_flag_merges_tf_serving_requests(tmp_path):
+    from tests.server_processes import mlflow_tf1_serve
+
+    build_batch_probe(tmp_path / "export")
+    mlflow_tf1.save_model(str(tmp_path / "export"), str(tmp_path / "model"))  # batching off
+    flags = ["--enable-batching", "--batch-timeout-micros", "500000", "--model-name", "probe"]
+    with mlflow_tf1_serve("-m", str(tmp_path / "model"), *flags) as url:
+
+        def call(x):
+            body = {"instances": [x]}
+            return requests.post(f"{url}/v1/models/probe:predict", json=body, timeout=30).json()
+
+        xs = [1000.0 * i for i in range(CLIENTS)]
+        results = concurrently([lambda x=x: call(x) for x in xs])
+        sizes = [r["predictions"][0] - x for r, x in zip(results, xs, strict=True)]
+        assert all(1 <= s <= CLIENTS and s == int(s) for s in sizes), sizes
+        assert max(sizes) > 1, "the server ran every request alone"

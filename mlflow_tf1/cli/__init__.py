@@ -4,7 +4,7 @@ Every command is a thin layer over the library (``metadata``, ``examples``,
 ``runtime``, ``flavor``) and over MLflow's own serving parsers, so the shell
 sees exactly what ``mlflow_tf1.log_model`` and ``mlflow models serve`` do. One
 module per job: ``inspect`` (its text form in ``render``), ``log``, ``predict``
-(its files in ``files``), ``migrate`` (with ``export-serving``). This module
+(its files in ``files``), ``migrate`` (with ``export-serving``), ``serve``. This module
 holds the group: the global options, and the one place where the library's
 user-facing errors become one ``Error: ...`` line and exit code 2.
 
@@ -20,7 +20,7 @@ from typing import Any
 
 import click
 
-from mlflow_tf1.cli import inspect, log, migrate, predict
+from mlflow_tf1.cli import inspect, log, migrate, predict, serve
 from mlflow_tf1.cli.common import CliError
 
 __all__ = ["CliError", "cli"]
@@ -83,3 +83,4 @@ cli.add_command(log.log)
 cli.add_command(predict.predict)
 cli.add_command(migrate.migrate)
 cli.add_command(migrate.export_serving)
+cli.add_command(serve.serve)

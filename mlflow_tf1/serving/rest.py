@@ -1,0 +1,142 @@
+"""TF Serving's REST routes (``/v1/models/...``), dispatched as its ``http_rest_api_handler``.
+
+Paths are matched with TF Serving's own regular expressions, so what it calls
+a malformed request (``GET /v1/foo``, ``/versions/abc``) is a 400 here too; an
+unknown model or version is a 404; every error is ``{"error": "..."}`` and the
+server keeps serving. Predictions run through the version's pyfunc model,
+with the MLflow parser ``/invocations`` uses for ``instances`` and ``inputs``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from mlflow.exceptions import MlflowException
+from mlflow.utils.proto_json_utils import parse_tf_serving_input
+
+from mlflow_tf1.constants import SIGNATURE_PARAM
+from mlflow_tf1.errors import invalid
+from mlflow_tf1.serving import tf_json
+from mlflow_tf1.serving.versions import ServedModel, ServedVersion, not_found
+
+_logger = logging.getLogger(__name__)
+
+_VERSION = r"(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?"
+_PREDICTION = re.compile(
+    rf"/v1/models/([^/:]+){_VERSION}:(classify|regress|predict)", re.IGNORECASE
+)
+_STATUS = re.compile(rf"/v1/models(?:/([^/:]+))?{_VERSION}(?:/(metadata))?", re.IGNORECASE)
+_METHODS = {"classify": "classification", "regress": "regression"}
+_INT64_MAX = 2**63 - 1
+
+
+def router(served: ServedModel) -> APIRouter:
+    """The ``/v1/...`` routes for ``served``, to mount on MLflow's scoring app."""
+    api = APIRouter()
+
+    @api.api_route("/v1/{path:path}", methods=["GET", "POST"], include_in_schema=False)
+    async def tf_serving(request: Request) -> Response:
+        body = await request.body()
+        status, answer = await asyncio.to_thread(
+            handle, served, request.method, request.scope["path"], body
+        )
+        return Response(content=answer, status_code=status, media_type="application/json")
+
+    return api
+
+
+def handle(served: ServedModel, method: str, path: str, body: bytes) -> tuple[int, str]:
+    """``(HTTP status, JSON text)`` for one request; never raises."""
+    try:
+        return 200, tf_json.dumps(_dispatch(served, method, path, body))
+    except MlflowException as e:
+        return e.get_http_status_code(), tf_json.dumps({"error": e.message})
+    except Exception:  # a bug: logged with its traceback, and the server keeps serving
+        _logger.exception("TF Serving REST request %s %s failed", method, path)
+        return 500, tf_json.dumps(
+            {"error": f"Internal error serving {method} {path}; see the server log."}
+        )
+
+
+def _dispatch(served: ServedModel, method: str, path: str, body: bytes) -> dict[str, Any]:
+    if method == "POST" and (match := _PREDICTION.fullmatch(path)):
+        name, version, label, verb = match.groups()
+        target = served.version(name, _version(version), label)
+        return _VERBS[verb.lower()](target, tf_json.parse_body(body))
+    if method == "GET" and (match := _STATUS.fullmatch(path)):
+        name, version, label, metadata = match.groups()
+        if not name:
+            raise invalid("Missing model name in request.")
+        if metadata:
+            target = served.version(name, _version(version), label)
+            return tf_json.model_metadata(served.name, target.version, target.signature_defs)
+        return _status(served, name, _version(version), label)
+    raise invalid(f"Malformed request: {method} {path}")
+
+
+def _version(text: str | None) -> int | None:
+    if text is None:
+        return None
+    if int(text) > _INT64_MAX:
+        raise invalid(f"Failed to convert version: {text} to numeric.")
+    return int(text)
+
+
+def _status(served: ServedModel, name: str, version: int | None, label: str | None) -> dict:
+    if name != served.name:
+        raise not_found(f"Could not find any versions of model {name}")
+    if version is not None and version not in served.versions:
+        raise not_found(f"Could not find version {version} of model {name}")
+    if version is None and label is None:
+        return tf_json.model_status(list(served.versions))
+    return tf_json.model_status([served.version(name, version, label).version])
+
+
+def _predict(target: ServedVersion, doc: dict[str, Any]) -> dict[str, Any]:
+    signature = target.description.signature(tf_json.signature_name(doc))
+    form, value = tf_json.predict_request(doc)
+    data = parse_tf_serving_input({form: value}, schema=target.model.metadata.get_input_schema())
+    outputs = target.model.predict(data, params={SIGNATURE_PARAM: signature.key})
+    ranks = tf_json.given_ranks(form, value)
+    drop = tf_json.drops_trailing_one(ranks, target.fed_inputs[signature.key])
+    return tf_json.predict_answer(outputs, form, drop)
+
+
+def _examples_verb(verb: str, answer: Callable[[Any, int], dict]) -> Callable:
+    """``:classify`` or ``:regress``: tf.Examples from JSON, fed to the signature's one input."""
+    expected = f"tensorflow/serving/{verb}"
+
+    def run(target: ServedVersion, doc: dict[str, Any]) -> dict[str, Any]:
+        signature = target.description.signature(tf_json.signature_name(doc))
+        if signature.info.method_name != expected:
+            fitting = sorted(
+                k for k, s in target.description.signatures.items()
+                if s.info.method_name == expected
+            )  # fmt: skip
+            raise invalid(
+                f"Expected {_METHODS[verb]} signature method_name to be {expected}. Was: "
+                f"{signature.info.method_name}. Signatures with that method: {fitting}; "
+                "pick one with 'signature_name'."
+            )
+        if len(signature.info.inputs) != 1:
+            raise invalid(
+                f"Expected one input Tensor; '{signature.key}' has {len(signature.info.inputs)}."
+            )
+        examples = tf_json.serialized_examples(doc)
+        (key,) = signature.info.inputs
+        outputs = target.model.predict({key: examples}, params={SIGNATURE_PARAM: signature.key})
+        return answer(outputs, len(examples))
+
+    return run
+
+
+_VERBS = {
+    "predict": _predict,
+    "classify": _examples_verb("classify", tf_json.classify_answer),
+    "regress": _examples_verb("regress", tf_json.regress_answer),
+}
