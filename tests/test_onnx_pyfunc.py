@@ -150,3 +150,37 @@ def test_cli_logs_onnx_signatures_and_inspect_shows_them(tmp_path):
     assert "backend: onnx" in serving
     regress = shown.output.split("Signature 'regress_x_to_y'")[1].split("Signature ")[0]
     assert "backend: session (not ONNX: it takes serialized tf.Examples" in regress
+
+
+CORPUS_MODELS = {
+    "half_plus_two (cpu)": ("tf_serving/saved_model_half_plus_two_cpu/00000123", None),
+    "half_plus_two (gpu)": ("tf_serving/saved_model_half_plus_two_gpu/00000123", None),
+    "half_plus_three (TF 1.0)": ("tf_serving/saved_model_half_plus_three/00000123", None),
+    "matrix_half_plus_two": ("tf_serving/matrix_half_plus_two/1", None),
+    "counter": ("tf_serving/saved_model_counter/00000123", "get_counter"),
+    "half_plus_two (TF2-written)": ("tf_serving/saved_model_half_plus_two_tf2_cpu/00000123", None),
+    "chicago_taxi_estimator": ("tfx/chicago_taxi_estimator/1646034756", None),
+    "chicago_taxi_transform": ("tfx/chicago_taxi_transform", None),
+}
+
+
+def test_the_corpus_table_in_the_docs_is_what_logging_chooses(tmp_path):
+    from tests.conftest import PROJECT_ROOT
+
+    rows = []
+    for line in (PROJECT_ROOT / "docs" / "onnx.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0] in CORPUS_MODELS:
+            rows.append((cells[0], cells[1].strip("`"), cells[2], cells[3]))
+    assert {r[0] for r in rows} == set(CORPUS_MODELS)
+    records = {}
+    for label, (relative, default) in CORPUS_MODELS.items():
+        folder = tmp_path / str(len(records))
+        mlflow_tf1.save_model(
+            str(corpus_path(relative)), str(folder), pyfunc_backend="onnx", signature_name=default
+        )
+        records[label] = _flavor(folder)["onnx"]
+    for label, signature, backend, reason in rows:
+        record = records[label][signature]
+        assert record["backend"] == backend, (label, signature, record)
+        assert record.get("reason", "").startswith(reason), (label, signature, record)
