@@ -63,13 +63,17 @@ class _Server:
     url: str
 
 
-def _start(model_uri: str, workdir: Path) -> _Server:
-    """``mlflow models serve`` on a free loopback port, logging to a file in ``workdir``."""
+def _start(model_uri: str, workdir: Path, tf_serving: tuple[str, ...] | None = None) -> _Server:
+    """``mlflow models serve`` on a free loopback port, logging to a file in ``workdir``;
+    ``mlflow-tf1 serve`` with these extra arguments when ``tf_serving`` is given."""
     port = _free_port()
     command = [
         sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri,
         "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port),
     ]  # fmt: skip
+    if tf_serving is not None:
+        command = [sys.executable, "-m", "mlflow_tf1.cli", "serve", "-m", model_uri,
+                   "--port", str(port), *tf_serving]  # fmt: skip
     # MLflow starts `uvicorn` by name: this interpreter's bin folder must be on PATH.
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
     log = (workdir / f"serve-{port}.log").open("wb")
@@ -86,12 +90,19 @@ def _start(model_uri: str, workdir: Path) -> _Server:
 
 
 @contextlib.contextmanager
-def scoring_servers(model_uris: dict[str, str], workdir: Path) -> Iterator[dict[str, str]]:
-    """One server per model, all at once; yields name -> base URL once every one answers."""
+def scoring_servers(
+    model_uris: dict[str, str],
+    workdir: Path,
+    tf_serving: dict[str, tuple[str, ...]] | None = None,
+) -> Iterator[dict[str, str]]:
+    """One server per model, all at once; yields name -> base URL once every one answers.
+
+    Names in ``tf_serving`` run ``mlflow-tf1 serve`` with those arguments instead.
+    """
     servers: dict[str, _Server] = {}
     try:
         for name, uri in model_uris.items():
-            servers[name] = _start(uri, workdir)
+            servers[name] = _start(uri, workdir, (tf_serving or {}).get(name))
         for server in servers.values():
             _wait_ready(server.url, server.process, workdir)
         yield {name: server.url for name, server in servers.items()}
@@ -137,7 +148,9 @@ class Load:
     seconds: float = 0.0
 
 
-def _burst(url: str, count: int, threads: int) -> tuple[float, list[float]]:
+def _burst(
+    url: str, count: int, threads: int, path: str = "/invocations", body: dict = BODY
+) -> tuple[float, list[float]]:
     """``count`` single-row requests from ``threads`` clients, one Session each."""
     latencies: list[float] = []
     remaining = [count]
@@ -152,7 +165,7 @@ def _burst(url: str, count: int, threads: int) -> tuple[float, list[float]]:
                         return
                     remaining[0] -= 1
                 start = time.perf_counter()
-                response = session.post(f"{url}/invocations", json=BODY, timeout=30)
+                response = session.post(f"{url}{path}", json=body, timeout=30)
                 elapsed = time.perf_counter() - start
                 if response.status_code != 200:
                     errors.append(f"HTTP {response.status_code}: {response.text[:200]}")
@@ -178,11 +191,20 @@ def check(url: str, expected: dict) -> None:
 
 
 def drive(
-    urls: dict[str, str], total: int, rounds: int, threads: int = 4, budget: float = 60.0
+    urls: dict[str, str],
+    total: int,
+    rounds: int,
+    threads: int = 4,
+    budget: float = 60.0,
+    requests_for: dict[str, tuple[str, dict]] | None = None,
 ) -> dict[str, Load]:
-    """Alternate bursts between the servers: ``total`` requests each, or ``budget`` s each."""
-    for url in urls.values():
-        _burst(url, 4 * threads, threads)  # warm-up: connections, first-call costs
+    """Alternate bursts between the servers: ``total`` requests each, or ``budget`` s each.
+
+    ``requests_for`` gives a target its own ``(path, body)`` (default: ``/invocations``, BODY).
+    """
+    targets = {name: (requests_for or {}).get(name, ("/invocations", BODY)) for name in urls}
+    for name, url in urls.items():
+        _burst(url, 4 * threads, threads, *targets[name])  # warm-up: connections, first calls
     loads = {name: Load() for name in urls}
     per_round = max(1, total // rounds)
     order = list(urls)
@@ -190,7 +212,7 @@ def drive(
         if any(load.seconds > budget for load in loads.values()):
             break
         for name in order if index % 2 == 0 else reversed(order):
-            seconds, latencies = _burst(urls[name], per_round, threads)
+            seconds, latencies = _burst(urls[name], per_round, threads, *targets[name])
             load = loads[name]
             load.throughput.append(per_round / seconds)
             load.latencies.extend(latencies)
@@ -205,11 +227,13 @@ def _describe(load: Load) -> str:
     return f"{rate:.0f} req/s, p50 {quantiles[49] * 1e3:.1f} ms, p99 {quantiles[98] * 1e3:.1f} ms"
 
 
-def server_rows(loads: dict[str, Load], flavor: str, noop: str) -> list[Row]:
+def server_rows(
+    loads: dict[str, Load], flavor: str, noop: str, goal: Goal = THROUGHPUT_GOAL
+) -> list[Row]:
     ours, base = loads[flavor], loads[noop]
     ratio = statistics.median(o / b for o, b in zip(ours.throughput, base.throughput, strict=True))
     case = f"(g) scoring server, 4 clients, {ours.requests} single-row requests each"
     return [
         Row.judged(case, f"{noop} **[raw]**", _describe(base), 1.0, None),
-        Row.judged(case, flavor, _describe(ours), ratio, THROUGHPUT_GOAL, note="(throughput)"),
+        Row.judged(case, flavor, _describe(ours), ratio, goal, note="(throughput)"),
     ]

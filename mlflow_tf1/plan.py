@@ -19,7 +19,7 @@ from mlflow_tf1 import batching, samples
 from mlflow_tf1.description import SignatureDescription
 from mlflow_tf1.errors import first_line, invalid
 from mlflow_tf1.outputs import format_outputs
-from mlflow_tf1.request_batching import Arrivals, Batcher
+from mlflow_tf1.request_batching import Batcher
 from mlflow_tf1.routing import route
 from mlflow_tf1.runtime import LoadedSavedModel, Signature
 
@@ -41,13 +41,12 @@ class SignaturePlan:
         self.features = features
         self.feature_info = features.info if features is not None else None
         self.splittable = batching.splittable(signature.info)
-        self._arrivals = Arrivals()
         self._batchers: dict[bool, Batcher] = {}
         if merging is not None and self.splittable and not description.stateful:
             # Stateful signatures never merge: one request's update would be another's.
             runners = {False: signature, True: features}
             self._batchers = {
-                fed: Batcher(runner.run, merging.max_rows, merging.timeout_s, self._arrivals)
+                fed: Batcher(runner.run, merging.max_rows, merging.timeout_s)
                 for fed, runner in runners.items()
                 if runner is not None
             }
@@ -58,22 +57,11 @@ class SignaturePlan:
 
     def outputs(self, data: Any) -> dict[str, Any]:
         """Graph outputs as numpy arrays (or SparseTensorValues) for ``data``."""
-        if not self._batchers:
-            return self._run(*self._route(data))
-        with self._arrivals.expecting() as arrived:
-            fed_features, feeds = self._route(data)
-            return self._run(fed_features, feeds, arrived)
-
-    def _route(self, data: Any) -> tuple[bool, dict[str, Any]]:
-        return route(data, self.description, self.signature.info, self.feature_info)
-
-    def _run(self, fed_features: bool, feeds: dict[str, Any], arrived=None) -> dict[str, Any]:
+        fed_features, feeds = route(data, self.description, self.signature.info, self.feature_info)
         runner = self.features if fed_features else self.signature
         batcher = self._batchers.get(fed_features)
         try:
-            if batcher is not None and arrived is not None:
-                return batcher.submit(feeds, arrived)
-            return runner.run(feeds)
+            return batcher.submit(feeds) if batcher is not None else runner.run(feeds)
         except (tf.errors.InvalidArgumentError, tf.errors.OutOfRangeError) as e:
             # The graph itself refused the values (e.g. a malformed tf.Example).
             raise invalid(f"Signature '{self.key}' rejected the input: {first_line(e)}") from None

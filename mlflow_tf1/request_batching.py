@@ -2,20 +2,19 @@
 
 A scoring server runs each request on its own thread; on a small model each
 run costs TensorFlow's fixed per-call overhead, on a big one the hardware is
-better used by one batch of 8 rows than by 8 runs of one. The first request
-of a batch waits, at most ``timeout``, while the previous batch still runs or
-other requests are still converting their input (so a lone client never
-waits), runs them as one batch of at most ``max_rows`` rows, and hands each
-request its own rows back. When the merged
+better used by one batch of 8 rows than by 8 runs of one. A request that
+arrives while a batch runs waits, at most ``timeout``, for it to finish,
+gathering the requests that arrive meanwhile (a lone client never waits);
+they run as one batch of at most ``max_rows`` rows, and each request gets
+its own rows back. When the merged
 run fails, each request is run alone, so a bad request fails by itself.
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -33,69 +32,28 @@ class _Batch:
         self.outcomes: list[Outputs | BaseException] = []
 
 
-class Arrivals:
-    """Requests on their way to a plan's batchers (converting their input); thread-safe."""
-
-    def __init__(self) -> None:
-        self.cond = threading.Condition()
-        self.count = 0
-
-    @contextlib.contextmanager
-    def expecting(self) -> Iterator[Callable[[], None]]:
-        """Counts one request until it joins a batch (the ``leave`` it yields) or gives up."""
-        left = False
-
-        def leave() -> None:  # called with ``cond`` held
-            nonlocal left
-            if not left:
-                left = True
-                self.count -= 1
-                self.cond.notify_all()
-
-        with self.cond:
-            self.count += 1
-        try:
-            yield leave
-        finally:
-            with self.cond:
-                leave()
-
-
 class Batcher:
     """Merges concurrent ``submit`` calls of one runner; thread-safe.
 
-    A batch's first request waits only while another batch runs or
-    ``arrivals`` counts requests that have not joined yet, so a lone client
-    never waits; one batch runs at a time (TensorFlow uses every core for it).
+    A batch's first request waits only while another batch runs (measured:
+    also waiting for requests still converting their input cost more than it
+    merged); one batch runs at a time, as TensorFlow uses every core for it.
     """
 
-    def __init__(
-        self,
-        run: Callable[[Feeds], Outputs],
-        max_rows: int,
-        timeout_s: float,
-        arrivals: Arrivals,
-    ):
+    def __init__(self, run: Callable[[Feeds], Outputs], max_rows: int, timeout_s: float):
         self._run = run
         self._max_rows = max_rows
         self._timeout = timeout_s
-        self._arrivals = arrivals
-        self._cond = arrivals.cond
+        self._cond = threading.Condition()
         self._open: _Batch | None = None
         self._running = 0
 
-    def submit(self, feeds: Feeds, leave: Callable[[], None]) -> Outputs:
-        """``run(feeds)``, possibly as part of a bigger batch; only this request's rows come back.
-
-        ``leave`` (from `Arrivals.expecting`) marks this request as arrived.
-        """
+    def submit(self, feeds: Feeds) -> Outputs:
+        """``run(feeds)``, possibly as part of a bigger batch; only this request's rows come back."""
         rows = _rows(feeds)
         if rows is None or rows >= self._max_rows:
-            with self._cond:
-                leave()
             return self._run(feeds)
         with self._cond:
-            leave()
             batch = self._open
             if batch is not None and batch.rows + rows > self._max_rows:
                 self._close(batch)
@@ -121,9 +79,9 @@ class Batcher:
         return outcome
 
     def _gather(self, batch: _Batch) -> None:
-        """Wait (lock held) while requests in flight may still join, until full or timed out."""
+        """Wait (lock held) while another batch runs, until this one is full or timed out."""
         deadline = time.monotonic() + self._timeout
-        while not batch.closed and (self._arrivals.count > 0 or self._running > 0):
+        while not batch.closed and self._running > 0:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
