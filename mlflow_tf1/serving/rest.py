@@ -12,17 +12,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from mlflow.exceptions import MlflowException
 from mlflow.utils.proto_json_utils import parse_tf_serving_input
 
-from mlflow_tf1.constants import SIGNATURE_PARAM
 from mlflow_tf1.errors import invalid
-from mlflow_tf1.serving import tf_json
-from mlflow_tf1.serving.versions import ServedModel, ServedVersion, not_found
+from mlflow_tf1.serving import calls, tf_json
+from mlflow_tf1.serving.versions import ServedModel, ServedVersion
 
 _logger = logging.getLogger(__name__)
 
@@ -31,7 +29,6 @@ _PREDICTION = re.compile(
     rf"/v1/models/([^/:]+){_VERSION}:(classify|regress|predict)", re.IGNORECASE
 )
 _STATUS = re.compile(rf"/v1/models(?:/([^/:]+))?{_VERSION}(?:/(metadata))?", re.IGNORECASE)
-_METHODS = {"classify": "classification", "regress": "regression"}
 _INT64_MAX = 2**63 - 1
 
 
@@ -70,12 +67,10 @@ def _dispatch(served: ServedModel, method: str, path: str, body: bytes) -> dict[
         return _VERBS[verb.lower()](target, tf_json.parse_body(body))
     if method == "GET" and (match := _STATUS.fullmatch(path)):
         name, version, label, metadata = match.groups()
-        if not name:
-            raise invalid("Missing model name in request.")
         if metadata:
             target = served.version(name, _version(version), label)
             return tf_json.model_metadata(served.name, target.version, target.signature_defs)
-        return _status(served, name, _version(version), label)
+        return tf_json.model_status(served.status_versions(name, _version(version), label))
     raise invalid(f"Malformed request: {method} {path}")
 
 
@@ -87,56 +82,31 @@ def _version(text: str | None) -> int | None:
     return int(text)
 
 
-def _status(served: ServedModel, name: str, version: int | None, label: str | None) -> dict:
-    if name != served.name:
-        raise not_found(f"Could not find any versions of model {name}")
-    if version is not None and version not in served.versions:
-        raise not_found(f"Could not find version {version} of model {name}")
-    if version is None and label is None:
-        return tf_json.model_status(list(served.versions))
-    return tf_json.model_status([served.version(name, version, label).version])
-
-
 def _predict(target: ServedVersion, doc: dict[str, Any]) -> dict[str, Any]:
-    signature = target.description.signature(tf_json.signature_name(doc))
+    name = tf_json.signature_name(doc)
+    target.description.signature(name)  # an unknown one is refused before the body is read
     form, value = tf_json.predict_request(doc)
     data = parse_tf_serving_input({form: value}, schema=target.model.metadata.get_input_schema())
-    outputs = target.model.predict(data, params={SIGNATURE_PARAM: signature.key})
+    signature, outputs = calls.predict(target.model, target.description, name, data)
     ranks = tf_json.given_ranks(form, value)
     drop = tf_json.drops_trailing_one(ranks, target.fed_inputs[signature.key])
     return tf_json.predict_answer(outputs, form, drop)
 
 
-def _examples_verb(verb: str, answer: Callable[[Any, int], dict]) -> Callable:
-    """``:classify`` or ``:regress``: tf.Examples from JSON, fed to the signature's one input."""
-    expected = f"tensorflow/serving/{verb}"
-
-    def run(target: ServedVersion, doc: dict[str, Any]) -> dict[str, Any]:
-        signature = target.description.signature(tf_json.signature_name(doc))
-        if signature.info.method_name != expected:
-            fitting = sorted(
-                k for k, s in target.description.signatures.items()
-                if s.info.method_name == expected
-            )  # fmt: skip
-            raise invalid(
-                f"Expected {_METHODS[verb]} signature method_name to be {expected}. Was: "
-                f"{signature.info.method_name}. Signatures with that method: {fitting}; "
-                "pick one with 'signature_name'."
-            )
-        if len(signature.info.inputs) != 1:
-            raise invalid(
-                f"Expected one input Tensor; '{signature.key}' has {len(signature.info.inputs)}."
-            )
-        examples = tf_json.serialized_examples(doc)
-        (key,) = signature.info.inputs
-        outputs = target.model.predict({key: examples}, params={SIGNATURE_PARAM: signature.key})
-        return answer(outputs, len(examples))
-
-    return run
+def _classify(target: ServedVersion, doc: dict[str, Any]) -> dict[str, Any]:
+    name, examples = tf_json.signature_name(doc), tf_json.serialized_examples(doc)
+    _, outputs = calls.examples_call(
+        target.model, target.description, name, calls.CLASSIFY, examples
+    )
+    return tf_json.classify_answer(calls.classes(outputs, len(examples)))
 
 
-_VERBS = {
-    "predict": _predict,
-    "classify": _examples_verb("classify", tf_json.classify_answer),
-    "regress": _examples_verb("regress", tf_json.regress_answer),
-}
+def _regress(target: ServedVersion, doc: dict[str, Any]) -> dict[str, Any]:
+    name, examples = tf_json.signature_name(doc), tf_json.serialized_examples(doc)
+    _, outputs = calls.examples_call(
+        target.model, target.description, name, calls.REGRESS, examples
+    )
+    return tf_json.regress_answer(calls.regressions(outputs, len(examples)))
+
+
+_VERBS = {"predict": _predict, "classify": _classify, "regress": _regress}

@@ -19,9 +19,11 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
+from google.protobuf.json_format import MessageToDict
 
 from mlflow_tf1.errors import invalid
 from mlflow_tf1.metadata import TensorInfo
+from mlflow_tf1.serving.calls import Classes
 
 ROW, COLUMNAR = "instances", "inputs"
 _BYTES_SUFFIX = "_bytes"  # TF Serving writes such string outputs as {"b64": ...}
@@ -105,9 +107,10 @@ def drops_trailing_one(ranks: dict[str | None, int], inputs: Mapping[str, Tensor
     )
 
 
-def predict_answer(outputs: Any, form: str, drop_trailing_one: bool) -> dict[str, Any]:
+def predict_answer(
+    tensors: dict[str, np.ndarray], form: str, drop_trailing_one: bool
+) -> dict[str, Any]:
     """``{"predictions": ...}`` (row format) or ``{"outputs": ...}`` (columnar)."""
-    tensors = _named_tensors(outputs)
     if not tensors:
         raise invalid("Cannot convert empty tensor map to JSON")
     if drop_trailing_one:
@@ -164,35 +167,15 @@ def serialized_examples(doc: Mapping[str, Any]) -> np.ndarray:
     return serialized
 
 
-def classify_answer(outputs: Any, examples: int) -> dict[str, Any]:
-    """``{"results": [[[label, score], ...] per example]}`` from ``classes`` and/or ``scores``."""
-    tensors = _named_tensors(outputs)
-    classes, scores = tensors.get("classes"), tensors.get("scores")
-    if classes is None and scores is None:
-        raise invalid(
-            "Expected classification signature outputs to contain 'classes' and/or 'scores'; "
-            f"got {sorted(tensors)}."
-        )
-    for key, tensor in (("classes", classes), ("scores", scores)):
-        if tensor is not None and (tensor.ndim != 2 or len(tensor) != examples):
-            raise invalid(
-                f"Expected Tensor shape: [batch_size num_classes] for '{key}' with batch_size "
-                f"{examples} but got {list(tensor.shape)}"
-            )
-    if classes is not None and scores is not None and classes.shape != scores.shape:
-        raise invalid(
-            f"Tensors class and score should match in shape, but had shapes "
-            f"{list(classes.shape)} and {list(scores.shape)}"
-        )
-    if scores is not None and not np.issubdtype(scores.dtype, np.floating):
-        raise invalid(f"Expected scores Tensor of DT_FLOAT; got {scores.dtype}.")
-    width = (classes if classes is not None else scores).shape[1]
-    labels = [[_label(c) for c in row] for row in classes] if classes is not None else None
-    values = _jsonable(scores, "scores") if scores is not None else None
+def classify_answer(classes: Classes) -> dict[str, Any]:
+    """``{"results": [[[label, score], ...] per example]}``; a missing part is ``""`` or 0."""
+    examples, width = classes.shape
+    labels = classes.labels
+    scores = _jsonable(classes.scores, "scores") if classes.scores is not None else None
     return {
         "results": [
             [
-                [labels[i][j] if labels else "", values[i][j] if values else 0.0]
+                [labels[i][j] if labels else "", scores[i][j] if scores else 0.0]
                 for j in range(width)
             ]
             for i in range(examples)
@@ -200,27 +183,8 @@ def classify_answer(outputs: Any, examples: int) -> dict[str, Any]:
     }
 
 
-def regress_answer(outputs: Any, examples: int) -> dict[str, Any]:
-    """``{"results": [value per example]}`` from the ``outputs`` tensor."""
-    tensors = _named_tensors(outputs)
-    if "outputs" not in tensors:
-        raise invalid(
-            f"Expected a regression signature output named 'outputs'; got {sorted(tensors)}."
-        )
-    values = tensors["outputs"]
-    if values.ndim == 2 and values.shape[1] == 1:
-        values = values[:, 0]
-    if values.ndim != 1:
-        raise invalid(
-            "Expected output Tensor shape to be either [batch_size] or [batch_size, 1] but got "
-            f"{list(tensors['outputs'].shape)}"
-        )
-    if len(values) != examples:
-        raise invalid(
-            f"Input batch size did not match output batch size: {examples} vs. {len(values)}"
-        )
-    if not np.issubdtype(values.dtype, np.floating):
-        raise invalid(f"Expected output Tensor of DT_FLOAT; got {values.dtype}.")
+def regress_answer(values: np.ndarray) -> dict[str, Any]:
+    """``{"results": [value per example]}``."""
     return {"results": _jsonable(values, "outputs")}
 
 
@@ -238,11 +202,18 @@ def model_status(versions: list[int]) -> dict[str, Any]:
     }
 
 
-def model_metadata(name: str, version: int, signature_defs: dict[str, Any]) -> dict[str, Any]:
-    """GetModelMetadataResponse with its ``signature_def`` map, as TF Serving prints it."""
+def model_metadata(name: str, version: int, signature_defs: Mapping[str, Any]) -> dict[str, Any]:
+    """GetModelMetadataResponse with its ``signature_def`` map (SignatureDef protos), as TF
+    Serving prints it: every field, even empty ones, under its proto name."""
+    printed = {
+        key: MessageToDict(
+            proto, always_print_fields_with_no_presence=True, preserving_proto_field_name=True
+        )
+        for key, proto in signature_defs.items()
+    }
     return {
         "model_spec": {"name": name, "signature_name": "", "version": str(version)},
-        "metadata": {"signature_def": {"signature_def": signature_defs}},
+        "metadata": {"signature_def": {"signature_def": printed}},
     }
 
 
@@ -276,23 +247,6 @@ def _depth(value: Any) -> int:
     return depth
 
 
-def _named_tensors(outputs: Any) -> dict[str, np.ndarray]:
-    """The model's answer as named arrays (a hook may have returned a table or an array)."""
-    if hasattr(outputs, "columns") and hasattr(outputs, "to_numpy"):  # a DataFrame
-        return {str(c): outputs[c].to_numpy() for c in outputs.columns}
-    if not isinstance(outputs, Mapping):
-        return {"outputs": np.asarray(outputs)}
-    tensors = {}
-    for key, value in outputs.items():
-        if isinstance(value, tf.compat.v1.SparseTensorValue):
-            raise invalid(
-                f"Output '{key}' is sparse; TF Serving's JSON has no sparse form. "
-                "Ask for a signature with dense outputs, or use /invocations."
-            )
-        tensors[str(key)] = np.asarray(value)
-    return tensors
-
-
 def _jsonable(tensor: np.ndarray, key: str) -> Any:
     """Nested lists of JSON values; float32 keeps its shortest digits (0.1, not 0.100000001)."""
     if tensor.dtype in (np.float32, np.float16):
@@ -322,10 +276,6 @@ def _is_utf8(value: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
-
-
-def _label(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def _example(value: Any) -> tf.train.Example:

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import mlflow
-from google.protobuf.json_format import MessageToDict
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST
@@ -31,7 +30,7 @@ DEFAULT_MODEL_NAME = "default"
 
 @dataclass(frozen=True)
 class ServedVersion:
-    """One loaded version: its pyfunc model and its SignatureDefs as TF Serving prints them.
+    """One loaded version: its pyfunc model and the SignatureDef protos of its MetaGraph.
 
     ``fed_inputs`` are each signature's inputs with the shapes the graph gives them
     (what the flavor feeds), where the SignatureDef may say "unknown rank".
@@ -69,6 +68,20 @@ class ServedModel:
         if version not in self.versions:
             raise not_found(f"Servable not found for request: Specific({name}, {version})")
         return self.versions[version]
+
+    def status_versions(
+        self, name: str | None, version: int | None, label: str | None
+    ) -> list[int]:
+        """The versions a GetModelStatus request names: all served ones when it names none."""
+        if not name:
+            raise invalid("Missing model name in request.")
+        if name != self.name:
+            raise not_found(f"Could not find any versions of model {name}")
+        if version is not None and version not in self.versions:
+            raise not_found(f"Could not find version {version} of model {name}")
+        if version is None and label is None:
+            return list(self.versions)
+        return [self.version(name, version, label).version]
 
     def _labelled(self, label: str) -> int:
         served = sorted(self.versions, reverse=True)
@@ -152,13 +165,6 @@ def _load_version(version: int, uri: str) -> ServedVersion:
             "mlflow-tf1 serve serves TF1 SavedModels logged with mlflow_tf1."
         )
     meta_graph = select_meta_graph(read_saved_model(raw.export_dir), description.meta_graph_tags)
-    signature_defs = {
-        key: MessageToDict(
-            meta_graph.signature_def[key],
-            always_print_fields_with_no_presence=True,
-            preserving_proto_field_name=True,
-        )
-        for key in meta_graph.signature_def
-    }
+    signature_defs = dict(meta_graph.signature_def)
     fed_inputs = {key: signature.info.inputs for key, signature in raw.signatures.items()}
     return ServedVersion(version, uri, model, description, fed_inputs, signature_defs)
