@@ -20,6 +20,7 @@ from mlflow_tf1.hooks import call_hook, load_hooks
 from mlflow_tf1.plan import Merging, make_plans
 from mlflow_tf1.quiet import quiet_tensorflow
 from mlflow_tf1.runtime import LoadedSavedModel
+from mlflow_tf1.warmup_files import replay as replay_warmup_file
 
 
 class TF1PyfuncModel:
@@ -92,7 +93,9 @@ def _load_pyfunc(path: str) -> TF1PyfuncModel:
         for key, file in model.onnx_files.items():
             loaded.use(key, OnnxSignature(loaded.signatures[key].info, model.path / file))
     hooks = load_hooks(path, model.hooks)
-    return TF1PyfuncModel(loaded, model.max_batch_size, hooks, _batch_timeout(model))
+    pyfunc_model = TF1PyfuncModel(loaded, model.max_batch_size, hooks, _batch_timeout(model))
+    replay_warmup_file(pyfunc_model, model.export_dir)  # TF Serving's assets.extra warm-up
+    return pyfunc_model
 
 
 def _batch_timeout(model: logged_model.LoggedModel) -> int | None:
