@@ -28,18 +28,24 @@ def mlflow_tf1_serve(*args: str, timeout: float = 180) -> Iterator[str]:
     process = subprocess.Popen(command, env=dict(os.environ), stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(f"mlflow-tf1 serve {' '.join(args)} exited with {process.returncode}")
-            try:
-                if requests.get(f"{url}/ping", timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.5)
-        else:
-            pytest.fail(f"mlflow-tf1 serve did not answer /ping within {timeout} s")
+        wait_until_answering(process, url, f"mlflow-tf1 serve {' '.join(args)}", timeout)
         yield url
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def wait_until_answering(
+    process: subprocess.Popen, url: str, what: str, timeout: float = 180
+) -> None:
+    """Returns once ``url/ping`` answers; fails the test if the server exits or never answers."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"{what} exited with {process.returncode}")
+        try:
+            if requests.get(f"{url}/ping", timeout=1).ok:
+                return
+        except requests.ConnectionError:
+            time.sleep(0.5)
+    pytest.fail(f"{what} did not answer /ping within {timeout} s")

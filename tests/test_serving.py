@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,20 +17,15 @@ import tensorflow as tf
 
 import mlflow_tf1
 from tests.conftest import corpus_path
+from tests.server_processes import free_port, wait_until_answering
 
 pytestmark = pytest.mark.serving
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextlib.contextmanager
 def serving(model_uri: str) -> Iterator[str]:
     """``mlflow models serve`` on a free loopback port; yields its base URL."""
-    port = _free_port()
+    port = free_port()
     command = [
         sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri,
         "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port),
@@ -44,17 +38,7 @@ def serving(model_uri: str) -> Iterator[str]:
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(f"mlflow models serve exited with {process.returncode}")
-            try:
-                if requests.get(f"{url}/ping", timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("mlflow models serve did not answer /ping within 120 s")
+        wait_until_answering(process, url, "mlflow models serve", timeout=120)
         yield url
     finally:
         process.terminate()
