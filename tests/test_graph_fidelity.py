@@ -6,6 +6,8 @@ no Session can hold the graph (ops without kernels).
 
 from __future__ import annotations
 
+import threading
+
 import mlflow
 import numpy as np
 import pytest
@@ -245,3 +247,22 @@ def test_cli_shows_refused_signatures_and_what_was_verified(tmp_path):
     assert logged.exit_code == 2
     assert "Error: This model can't be loaded by this TensorFlow" in logged.stderr
     assert "Traceback" not in logged.output
+
+
+def test_run_waiting_on_its_own_ops_is_not_run_in_one_thread(tmp_path):
+    """Small batches run in the caller's thread, except where an op blocks for another."""
+    export = tmp_path / "staging"
+    tf1_fidelity_models.build_staging_area(export)
+    x = np.array([1.0, 2.5], dtype=np.float32)
+    results: list = []
+    worker = threading.Thread(
+        target=lambda: results.append(
+            mlflow.pyfunc.load_model(_save(export, tmp_path / "m")).predict({"x": x})
+        ),
+        daemon=True,
+    )
+    worker.start()
+    worker.join(timeout=120)
+    assert results, "save, load or predict never finished (a run deadlocked)"
+    np.testing.assert_array_equal(results[0]["y"], x * 2.0)
+    np.testing.assert_array_equal(results[0]["echo"], x)

@@ -143,3 +143,24 @@ def build_uninitialized_table(export_dir: PathLike) -> None:
             "plain": _signature({"x": x}, {"y": x + 1.0}),
         }
         _save(sess, export_dir, signatures, main_op=tf.no_op(name="nothing")).save()
+
+
+def build_staging_area(export_dir: PathLike) -> None:
+    """A run whose ``get`` waits for a ``put`` of the same run (TF1 input pipelines).
+
+    ``serving_default``: ``x`` (float32 [-1]) -> ``y`` = 2x, read back from a
+    ``StagingArea`` the same run puts it into, and ``echo`` = x (after the put).
+    Nothing orders the get after the put: its kernel blocks its thread until the
+    put lands, so the run needs a second thread.
+    """
+    from tensorflow.python.ops import data_flow_ops
+
+    with _tf1_session() as sess:
+        x = v1.placeholder(tf.float32, [None], name="x")
+        area = data_flow_ops.StagingArea([tf.float32], shapes=[[None]])
+        [y] = area.get()
+        put = area.put([x * 2.0])
+        with tf.control_dependencies([put]):
+            echo = tf.identity(x)
+        signatures = {DEFAULT_SIGNATURE: _signature({"x": x}, {"y": y, "echo": echo})}
+        _save(sess, export_dir, signatures).save()
