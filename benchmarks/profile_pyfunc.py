@@ -1,6 +1,6 @@
 """cProfile of the pyfunc path for one benchmark case: where the time over raw TF goes.
 
-    .venv/bin/python benchmarks/profile_pyfunc.py hp2-dict|hp2-frame|cnn-dict|taxi-rows|taxi-load
+    .venv/bin/python benchmarks/profile_pyfunc.py hp2-dict|hp2-frame|cnn-dict|cnn-frame|taxi-rows|taxi-load
 
 Prints the top functions by cumulative time, then by own time. Not part of
 the benchmark run: this is what ``docs/performance.md`` quotes.
@@ -41,11 +41,13 @@ def workload(case: str, workdir: Path) -> tuple[Callable[[], object], int]:
         _, model = _pyfunc(fixtures.HALF_PLUS_TWO, workdir)
         data = {"x": np.array([[1.0]])} if case == "hp2-dict" else pd.DataFrame({"x": [1.0]})
         return lambda: model.predict(data), 3000
-    if case == "cnn-dict":
+    if case in ("cnn-dict", "cnn-frame"):
         fixtures.build_cnn(workdir / "cnn")
         _, model = _pyfunc(workdir / "cnn", workdir)
         images = np.random.default_rng(0).integers(0, 256, (64, *fixtures.CNN_IMAGE_SHAPE))
         data = {fixtures.CNN_INPUT: images.astype(np.float64)}
+        if case == "cnn-frame":
+            data = fixtures.frame_of(data[fixtures.CNN_INPUT], fixtures.CNN_INPUT)
         return lambda: model.predict(data), 20
     if case == "taxi-rows":
         _, model = _pyfunc(fixtures.TAXI_EXPORT, workdir)
@@ -60,7 +62,7 @@ def workload(case: str, workdir: Path) -> tuple[Callable[[], object], int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "case", choices=["hp2-dict", "hp2-frame", "cnn-dict", "taxi-rows", "taxi-load"]
+        "case", choices=["hp2-dict", "hp2-frame", "cnn-dict", "cnn-frame", "taxi-rows", "taxi-load"]
     )
     parser.add_argument("--top", type=int, default=25)
     args = parser.parse_args()

@@ -245,7 +245,8 @@ def _scalar_column_to_sparse(column: np.ndarray, info: TensorInfo):
 
 def _one_per_row(rows: np.ndarray, values: np.ndarray, n: int) -> tf.compat.v1.SparseTensorValue:
     """COO parts of a sparse column holding one value in each of ``rows`` (of ``n``)."""
-    indices = np.stack([rows, np.zeros_like(rows)], axis=1).astype(np.int64)
+    indices = np.zeros((rows.size, 2), np.int64)
+    indices[:, 0] = rows
     return tf.compat.v1.SparseTensorValue(
         indices, values, np.array([n, int(rows.size > 0)], np.int64)
     )
