@@ -9,6 +9,8 @@ and what is valid: a refusal beats a plausible wrong answer.
 from __future__ import annotations
 
 import contextlib
+import functools
+import math
 from typing import Any
 
 import numpy as np
@@ -19,9 +21,10 @@ from mlflow_tf1.errors import invalid
 from mlflow_tf1.metadata import TensorInfo
 
 
+@functools.lru_cache(maxsize=64)
 def numpy_dtype(dtype: str) -> Any:
     """The numpy dtype a tensor dtype is fed as (``object`` for strings)."""
-    return object if dtype == "string" else tf.as_dtype(dtype).as_numpy_dtype
+    return object if dtype == "string" else np.dtype(tf.as_dtype(dtype).as_numpy_dtype)
 
 
 def cast(array: np.ndarray, info: TensorInfo) -> np.ndarray:
@@ -31,9 +34,9 @@ def cast(array: np.ndarray, info: TensorInfo) -> np.ndarray:
     np_type = numpy_dtype(info.dtype)
     if array.dtype == object or array.dtype.kind in "USV":
         array = _numeric_from_objects(array, info)
-    if array.dtype.kind == "b" or np.issubdtype(np_type, np.bool_):
+    if array.dtype.kind == "b" or np_type.kind == "b":
         return array if array.dtype == np_type else _to_bool(array, info, np_type)
-    if np.issubdtype(np_type, np.integer):
+    if np_type.kind in "iu":
         return array if array.dtype == np_type else _to_integers(array, info, np_type)
     return _to_floats(array, info, np_type)
 
@@ -42,7 +45,7 @@ def _to_floats(array: np.ndarray, info: TensorInfo, np_type: Any) -> np.ndarray:
     """Cast; one sum proves there is no NaN and no overflow on the common path."""
     with np.errstate(over="ignore", invalid="ignore"):
         out = array if array.dtype == np_type else array.astype(np_type)
-        if out.dtype.kind != "f" or np.isfinite(out.sum()):
+        if out.dtype.kind != "f" or math.isfinite(np.add.reduce(out, axis=None)):
             return out
     # A tf.Example float_list may hold NaN (gaps were filled or refused before);
     # a dense tensor input's NaN is a JSON null or a pandas gap: missing.

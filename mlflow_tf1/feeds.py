@@ -62,6 +62,8 @@ def convert(value: Any, info: TensorInfo) -> Any:
 
 
 def _to_array(value: Any, info: TensorInfo) -> np.ndarray:
+    if isinstance(value, np.ndarray) and value.dtype != object:
+        return value  # the common case first: every check below costs a call
     if isinstance(value, (tf.Tensor, tf.Variable)):
         return value.numpy()
     if isinstance(value, tf.SparseTensor):

@@ -344,14 +344,15 @@ class OnnxSignature(Signature):
         return self._session.get_providers()
 
     def run(self, feeds: Mapping[str, Any]) -> dict[str, Any]:
-        missing = [k for k in self._input_keys if k not in feeds]
-        if missing:
-            raise invalid(
-                f"Signature '{self.info.key}' expects inputs {self._input_keys}; missing {missing}."
-            )
         arrays = {}
         for key, dtype in self._dtypes.items():
-            value = feeds[key]
+            value = feeds.get(key)
+            if value is None:
+                missing = [k for k in self._input_keys if k not in feeds]
+                raise invalid(
+                    f"Signature '{self.info.key}' expects inputs {self._input_keys}; "
+                    f"missing {missing}."
+                )
             if getattr(value, "dtype", None) != dtype:
                 # What routing hands over is exact already; direct callers get casting's checks.
                 value = cast(np.asarray(value), self.info.inputs[key])

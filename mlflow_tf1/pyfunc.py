@@ -65,9 +65,10 @@ class TF1PyfuncModel:
         return predictions
 
     def _predict(self, data: Any, params: dict[str, Any] | None) -> Any:
-        name = (params or {}).get(SIGNATURE_PARAM) or None  # None: the default signature
-        plan = self._plans[self._model.description.signature(name).key]
-        limit = (params or {}).get(MAX_BATCH_PARAM)
+        params = params or {}
+        name = params.get(SIGNATURE_PARAM) or None  # None: the default signature
+        plan = self._plans.get(name) or self._plans[self._model.description.signature(name).key]
+        limit = params.get(MAX_BATCH_PARAM)
         limit = self._max_batch_size if limit is None else int(limit)
         if limit < 1:
             raise invalid(f"{MAX_BATCH_PARAM} must be at least 1; got {limit}.")

@@ -205,7 +205,8 @@ def _records_to_columns(records: list[Mapping]) -> dict[str, list]:
 
 
 def _require(signature: SignatureInfo, keys: list[str], given: Any) -> None:
-    missing = [k for k in keys if k not in set(given) and not signature.inputs[k].optional]
+    present = set(given)
+    missing = [k for k in keys if k not in present and not signature.inputs[k].optional]
     if missing:
         what = "feature" if _is_feature_signature(signature) else "input"
         raise invalid(
