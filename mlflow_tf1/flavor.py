@@ -227,7 +227,7 @@ def _write_model(
     import tensorflow as tf
 
     from mlflow_tf1.conversion import read_origin
-    from mlflow_tf1.hooks import load_hooks, save_hooks
+    from mlflow_tf1.hooks import call_hook, load_hooks, save_hooks
     from mlflow_tf1.mlflow_signature import infer_signature
     from mlflow_tf1.plan import verify
     from mlflow_tf1.pyfunc import TF1PyfuncModel
@@ -248,8 +248,11 @@ def _write_model(
     if onnx is not None:
         from mlflow_tf1.onnx_selection import select
 
+        example = input_example
+        if example is not None and hooks.get("preprocess") is not None:
+            example = call_hook("preprocess", hooks["preprocess"], example)
         with quiet_tensorflow():
-            onnx_records = select(model, meta_graph, description, path, onnx)
+            onnx_records = select(model, meta_graph, description, path, onnx, example)
     onnx_used = [k for k, r in onnx_records.items() if r["backend"] == "onnx"]
     hook_files, hook_requirements = save_hooks(path, hooks)
     if input_example is not None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from mlflow_tf1 import samples
 from mlflow_tf1.description import ModelDescription
+from mlflow_tf1.routing import route
 from mlflow_tf1.runtime import LoadedSavedModel
 
 ONNX_SUBPATH = "onnx"
@@ -26,12 +27,17 @@ def select(
     description: ModelDescription,
     path: Path,
     tolerance: dict[str, float] | None = None,
+    input_example: Any = None,
 ) -> dict[str, dict[str, Any]]:
     """Convert and verify each signature; write the ones that match under ``path/onnx``.
 
-    Returns the ``MLmodel`` record per signature: ``backend``, ``reason`` (why
-    not ONNX), ``file``, ``verification`` (largest differences), ``opset`` and
-    the converter and runtime versions.
+    The generated batches are small whole numbers; the user's ``input_example``
+    (after the preprocess hook), routed as a request would be, is compared too
+    for the default signature it goes to: real values are where float rounding
+    shows. Returns the ``MLmodel`` record per signature: ``backend``, ``reason``
+    (why not ONNX), ``file``, ``verification`` (largest differences; with
+    ``input_example: true`` when it was compared), ``opset`` and the converter
+    and runtime versions.
     """
     from mlflow_tf1 import onnx_backend
 
@@ -52,7 +58,12 @@ def select(
             continue
         candidate = onnx_backend.OnnxSignature(signature.info, converted)
         batches = [samples.tensor_batch(signature.info)]
+        with_example = input_example is not None and key == description.default_signature
+        if with_example:
+            batches.append(route(input_example, described, signature.info, None)[1])
         verification = onnx_backend.verify(signature, candidate, batches, **tolerance)
+        if with_example:
+            verification["input_example"] = True
         record: dict[str, Any] = {
             "verification": verification,
             "opset": onnx_backend.opset(converted),

@@ -184,3 +184,35 @@ def test_the_corpus_table_in_the_docs_is_what_logging_chooses(tmp_path):
         record = records[label][signature]
         assert record["backend"] == backend, (label, signature, record)
         assert record.get("reason", "").startswith(reason), (label, signature, record)
+
+
+def test_the_input_example_is_compared_too(tmp_path):
+    """Generated batches are small whole numbers; the example carries the user's real values."""
+    export = tmp_path / "export"
+    tf1_onnx_models.build_cnn(export)
+    images = np.random.default_rng(1).normal(size=(2, *tf1_onnx_models.IMAGE))
+    mlflow_tf1.save_model(
+        str(export), str(tmp_path / "m"), pyfunc_backend="onnx", input_example={"images": images}
+    )
+    verification = _flavor(tmp_path / "m")["onnx"]["serving_default"]["verification"]
+    assert verification["input_example"] is True and verification["batches"] == 2
+    without = tmp_path / "without"
+    mlflow_tf1.save_model(str(export), str(without), pyfunc_backend="onnx")
+    verification = _flavor(without)["onnx"]["serving_default"]["verification"]
+    assert "input_example" not in verification and verification["batches"] == 1
+    # An example only the preprocess hook can read is compared after the hook.
+    hooked = tmp_path / "hooked"
+    mlflow_tf1.save_model(
+        str(export), str(hooked), pyfunc_backend="onnx", preprocess=_images_from_rows,
+        input_example=images.reshape(2, -1).tolist(),
+    )  # fmt: skip
+    assert _flavor(hooked)["onnx"]["serving_default"]["verification"]["batches"] == 2
+    got = mlflow.pyfunc.load_model(str(hooked)).predict(images.reshape(2, -1).tolist())
+    expected = session_predict(export, feeds={"images": images.astype(np.float32)})
+    np.testing.assert_allclose(
+        got["probabilities"], expected["probabilities"], rtol=1e-5, atol=1e-6
+    )
+
+
+def _images_from_rows(rows):
+    return {"images": np.asarray(rows, np.float64).reshape(-1, *tf1_onnx_models.IMAGE)}
