@@ -24,10 +24,17 @@ CLIENTS = 8
 
 
 def build_batch_probe(export_dir) -> None:
-    """``serving_default``: ``x`` (float32 [-1]) -> ``y`` = x + (rows in this run)."""
+    """``serving_default``: ``x`` (float32 [-1]) -> ``y`` = x + (rows in this run).
+
+    Each run also multiplies two fresh random 400x400 matrices (never folded
+    away) and adds 0 times their sum: a run lasts milliseconds, as a real
+    model's does, so that requests released together overlap a running batch.
+    """
     with _tf1_session() as sess:
         x = v1.placeholder(tf.float32, [None], name="x")
-        y = x + tf.cast(tf.shape(x)[0], tf.float32)
+        noise = v1.random_uniform([400, 400])
+        busy = 0.0 * tf.reduce_sum(tf.matmul(noise, noise))
+        y = x + tf.cast(tf.shape(x)[0], tf.float32) + busy
         _save(sess, export_dir, {DEFAULT_SIGNATURE: _signature({"x": x}, {"y": y})}).save()
 
 
