@@ -229,6 +229,7 @@ def _write_model(
     from mlflow_tf1.conversion import read_origin
     from mlflow_tf1.hooks import call_hook, load_hooks, save_hooks
     from mlflow_tf1.mlflow_signature import infer_signature
+    from mlflow_tf1.onnx_selection import onnx_files
     from mlflow_tf1.plan import verify
     from mlflow_tf1.pyfunc import TF1PyfuncModel
     from mlflow_tf1.quiet import quiet_tensorflow
@@ -253,7 +254,8 @@ def _write_model(
             example = call_hook("preprocess", hooks["preprocess"], example)
         with quiet_tensorflow():
             onnx_records = select(model, meta_graph, description, path, onnx, example)
-    onnx_used = [k for k, r in onnx_records.items() if r["backend"] == "onnx"]
+    onnx_used = list(onnx_files(onnx_records))
+    uses_onnxruntime = bool(onnx_used or onnx_files(onnx_records, "raw_rows"))
     hook_files, hook_requirements = save_hooks(path, hooks)
     if input_example is not None:
         # Proves the example runs (through the stored hooks); MLflow keeps it with the model.
@@ -303,7 +305,7 @@ def _write_model(
         **({"converted_from": origin} if origin else {}),
     )
     mlflow_model.save(str(path / MLMODEL_FILE_NAME))
-    runtime_requirements = [_pinned("onnxruntime")] if onnx_used else []
+    runtime_requirements = [_pinned("onnxruntime")] if uses_onnxruntime else []
     _write_environment(
         path,
         pip_requirements,

@@ -27,6 +27,7 @@ from mlflow_tf1.description import ModelDescription, describe
 from mlflow_tf1.errors import invalid
 from mlflow_tf1.legacy import LEGACY_FLAVOR, legacy_config
 from mlflow_tf1.metadata import inspect_saved_model, read_saved_model, select_meta_graph
+from mlflow_tf1.onnx_selection import onnx_files
 from mlflow_tf1.quiet import quiet_tensorflow
 from mlflow_tf1.runtime import LoadedSavedModel
 
@@ -48,6 +49,8 @@ class LoggedModel:
     batch_timeout_micros: int = DEFAULT_BATCH_TIMEOUT_MICROS
     # Signatures mlflow.pyfunc runs on onnxruntime: key -> .onnx file in the model folder.
     onnx_files: dict[str, str] = field(default_factory=dict)
+    # tf.Example signatures whose part after the parser (raw feature rows) runs there.
+    onnx_raw_row_files: dict[str, str] = field(default_factory=dict)
 
 
 def read(local_path: str | Path, uri: str | None = None) -> LoggedModel:
@@ -81,11 +84,8 @@ def _from_tf1(path: Path, config: dict[str, Any]) -> LoggedModel:
         hooks=dict(config.get("hooks") or {}),
         pyfunc_backend=config.get("pyfunc_backend", "session"),
         enable_batching=bool(config.get("enable_batching", False)),
-        onnx_files={
-            k: r["file"]
-            for k, r in (config.get("onnx") or {}).items()
-            if r.get("backend") == "onnx"
-        },
+        onnx_files=onnx_files(config.get("onnx") or {}),
+        onnx_raw_row_files=onnx_files(config.get("onnx") or {}, "raw_rows"),
         batch_timeout_micros=int(config.get("batch_timeout_micros", DEFAULT_BATCH_TIMEOUT_MICROS)),
     )
 

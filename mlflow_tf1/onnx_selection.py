@@ -15,7 +15,7 @@ from typing import Any
 from mlflow_tf1 import samples
 from mlflow_tf1.description import ModelDescription
 from mlflow_tf1.routing import route
-from mlflow_tf1.runtime import LoadedSavedModel
+from mlflow_tf1.runtime import LoadedSavedModel, Signature
 
 ONNX_SUBPATH = "onnx"
 DEFAULT_TOLERANCE = {"rtol": 1e-5, "atol": 1e-6}
@@ -34,50 +34,90 @@ def select(
     The generated batches are small whole numbers; the user's ``input_example``
     (after the preprocess hook), routed as a request would be, is compared too
     for the default signature it goes to: real values are where float rounding
-    shows. Returns the ``MLmodel`` record per signature: ``backend``, ``reason``
-    (why not ONNX), ``file``, ``verification`` (largest differences; with
-    ``input_example: true`` when it was compared), ``opset`` and the converter
-    and runtime versions.
+    shows. A tf.Example signature's serialized protos stay on the Session, but
+    the part of its graph after the parser, which raw feature rows feed, is a
+    candidate of its own (``raw_rows``). Returns the ``MLmodel`` record per
+    signature: ``backend``, ``reason`` (why not ONNX), ``file``,
+    ``verification`` (largest differences; ``input_example: true`` when it was
+    compared), ``opset``, the converter and runtime versions, and ``raw_rows``.
     """
-    from mlflow_tf1 import onnx_backend
-
     tolerance = {**DEFAULT_TOLERANCE, **(tolerance or {})}
     records: dict[str, dict[str, Any]] = {}
     stateful = any(s.stateful for s in description.signatures.values())
     for key, signature in model.signatures.items():
         described = description.signatures[key]
         reason = _not_convertible(described, signature, stateful)
-        if reason is None:
-            converted = onnx_backend.convert(
-                model.export_dir, meta_graph, signature.info, session=model.session
-            )
-            if isinstance(converted, str):
-                reason = converted
         if reason is not None:
             records[key] = {"backend": "session", "reason": reason}
-            continue
-        candidate = onnx_backend.OnnxSignature(signature.info, converted)
-        batches = [samples.tensor_batch(signature.info)]
-        with_example = input_example is not None and key == description.default_signature
-        if with_example:
-            batches.append(route(input_example, described, signature.info, None)[1])
-        verification = onnx_backend.verify(signature, candidate, batches, **tolerance)
-        if with_example:
-            verification["input_example"] = True
-        record: dict[str, Any] = {
-            "verification": verification,
-            "opset": onnx_backend.opset(converted),
-            "versions": onnx_backend.versions(),
-        }
-        if not verification["matches"]:
-            record.update(backend="session", reason=f"verification: {verification['reason']}")
         else:
-            file = f"{ONNX_SUBPATH}/{_file_name(key)}.onnx"
-            (path / ONNX_SUBPATH).mkdir(exist_ok=True)
-            (path / file).write_bytes(converted)
-            record.update(backend="onnx", file=file)
-        records[key] = record
+            batches = [samples.tensor_batch(signature.info)]
+            with_example = input_example is not None and key == description.default_signature
+            if with_example:
+                batches.append(route(input_example, described, signature.info, None)[1])
+            records[key] = _candidate(model, meta_graph, signature, None, batches, tolerance)
+            if with_example and "verification" in records[key]:
+                records[key]["verification"]["input_example"] = True
+        features = model.feature_signatures.get(key)
+        if described.parser is not None and features is not None and not stateful:
+            batches = [samples.tensor_batch(features.info)]
+            records[key]["raw_rows"] = _candidate(
+                model, meta_graph, signature, features, batches, tolerance
+            )
+    _write(records, path)
     return records
+
+
+def _candidate(
+    model: LoadedSavedModel,
+    meta_graph,
+    signature: Signature,
+    features: Signature | None,
+    batches: list[Any],
+    tolerance: dict[str, float],
+) -> dict[str, Any]:
+    """One graph (a signature, or its part after the parser) converted and verified."""
+    from mlflow_tf1 import onnx_backend
+
+    target = features if features is not None else signature
+    converted = onnx_backend.convert(
+        model.export_dir,
+        meta_graph,
+        signature.info,
+        feature_info=None if features is None else features.info,
+        session=model.session,
+    )
+    if isinstance(converted, str):
+        return {"backend": "session", "reason": converted}
+    candidate = onnx_backend.OnnxSignature(target.info, converted)
+    verification = onnx_backend.verify(target, candidate, batches, **tolerance)
+    record: dict[str, Any] = {
+        "verification": verification,
+        "opset": onnx_backend.opset(converted),
+        "versions": onnx_backend.versions(),
+    }
+    if not verification["matches"]:
+        record.update(backend="session", reason=f"verification: {verification['reason']}")
+    else:
+        record.update(backend="onnx", model=converted)
+    return record
+
+
+def _write(records: dict[str, dict[str, Any]], path: Path) -> None:
+    """``onnx/<signature>.onnx`` (and ``.raw_rows.onnx``) for every part that uses ONNX."""
+    for key, record in records.items():
+        for part, suffix in ((record, ""), (record.get("raw_rows"), ".raw_rows")):
+            if part is None or "model" not in part:
+                continue
+            file = f"{ONNX_SUBPATH}/{_file_name(key)}{suffix}.onnx"
+            (path / ONNX_SUBPATH).mkdir(exist_ok=True)
+            (path / file).write_bytes(part.pop("model"))
+            part["file"] = file
+
+
+def onnx_files(records: dict[str, dict[str, Any]], part: str | None = None) -> dict[str, str]:
+    """Signature key -> ``.onnx`` file, for signatures (or their ``raw_rows``) on ONNX."""
+    chosen = {k: r.get(part) if part else r for k, r in records.items()}
+    return {k: r["file"] for k, r in chosen.items() if r and r.get("backend") == "onnx"}
 
 
 def _not_convertible(described, signature, stateful_graph: bool) -> str | None:

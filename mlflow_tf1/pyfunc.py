@@ -88,11 +88,14 @@ def _load_pyfunc(path: str) -> TF1PyfuncModel:
     """MLflow's pyfunc loader hook; ``path`` is the model's local folder."""
     model = logged_model.read(path)
     loaded = logged_model.load_graph(model, model.pyfunc_backend)
-    if model.onnx_files:
+    if model.onnx_files or model.onnx_raw_row_files:
         from mlflow_tf1.onnx_backend import OnnxSignature
 
         for key, file in model.onnx_files.items():
             loaded.use(key, OnnxSignature(loaded.signatures[key].info, model.path / file))
+        for key, file in model.onnx_raw_row_files.items():
+            info = loaded.feature_signatures[key].info
+            loaded.use_features(key, OnnxSignature(info, model.path / file))
     hooks = load_hooks(path, model.hooks)
     pyfunc_model = TF1PyfuncModel(loaded, model.max_batch_size, hooks, _batch_timeout(model))
     replay_warmup_file(pyfunc_model, model.export_dir)  # TF Serving's assets.extra warm-up

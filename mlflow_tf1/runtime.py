@@ -240,6 +240,9 @@ class _ParsedSignature(_SessionSignature):
     def run(self, feeds: Mapping[str, Any]) -> dict[str, Any]:
         return self._features.run(self._parser.run(feeds))
 
+    def with_features(self, features: Signature) -> _ParsedSignature:
+        return _ParsedSignature(self.info, self._parser, features)
+
 
 # Up to this many rows a call runs in the caller's thread: TF's inter-op pool
 # hands every op to another thread, which costs more than it parallelizes on a
@@ -392,6 +395,14 @@ class LoadedSavedModel:
     def use(self, key: str, signature: Signature) -> None:
         """Run ``key`` on another backend (onnxruntime), keeping its inputs and outputs."""
         self.signatures[key] = signature
+
+    def use_features(self, key: str, features: Signature) -> None:
+        """Run ``key``'s part after its parser on another backend: raw feature rows,
+        and serialized protos once the Session has parsed them."""
+        self.feature_signatures[key] = features
+        current = self.signatures[key]
+        if isinstance(current, _ParsedSignature):
+            self.signatures[key] = current.with_features(features)
 
     def _build_tf2(
         self, meta_graph, targets: dict[Target, SignatureInfo]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 import requests
 import yaml
@@ -17,6 +18,7 @@ from mlflow.exceptions import MlflowException
 import mlflow_tf1
 from tests import tf1_fidelity_models, tf1_onnx_models
 from tests.conftest import corpus_path
+from tests.test_corpus import serialized_examples
 from tests.tf1_models import session_predict
 
 pytest.importorskip(
@@ -61,6 +63,26 @@ def test_dense_signatures_run_on_onnx_with_the_session_s_numbers(half_plus_two_o
     np.testing.assert_allclose(frame["y"].to_numpy(), expected[:, 0])
     with pytest.raises(MlflowException, match="Valid inputs"):
         model.predict({"z": x})
+
+
+def test_raw_feature_rows_of_tf_example_signatures_run_on_onnx(half_plus_two_onnx):
+    """Protos are parsed by the Session; the graph after the parser converts on its own."""
+    record = _flavor(half_plus_two_onnx)["onnx"]["regress_x_to_y"]
+    assert record["backend"] == "session" and record["raw_rows"]["backend"] == "onnx"
+    assert (half_plus_two_onnx / record["raw_rows"]["file"]).is_file()
+    assert record["raw_rows"]["verification"]["matches"]
+    model = mlflow.pyfunc.load_model(str(half_plus_two_onnx))
+    assert model.get_raw_model().feature_signatures["regress_x_to_y"].backend == "onnx"
+    params = {"signature_name": "regress_x_to_y"}
+    protos = serialized_examples(x=[2.0, 4.0, -1.5])
+    expected = session_predict(corpus_path(HALF_PLUS_TWO), "regress_x_to_y", {"inputs": protos})
+    rows = model.predict(pd.DataFrame({"x": [2.0, 4.0, -1.5]}), params=params)
+    np.testing.assert_array_equal(rows["outputs"].to_numpy(), expected["outputs"].ravel())
+    np.testing.assert_array_equal(rows["outputs"].to_numpy()[0], 3.0)  # corpus README: x=2 -> 3
+    parsed = model.predict({"inputs": protos}, params=params)
+    np.testing.assert_array_equal(parsed["outputs"], expected["outputs"])
+    with pytest.raises(MlflowException, match="Missing feature"):
+        model.predict(pd.DataFrame({"x2": [1.0]}), params=params)
 
 
 def test_a_graph_onnx_cannot_take_stays_on_the_session(tmp_path):
@@ -150,6 +172,7 @@ def test_cli_logs_onnx_signatures_and_inspect_shows_them(tmp_path):
     assert "backend: onnx" in serving
     regress = shown.output.split("Signature 'regress_x_to_y'")[1].split("Signature ")[0]
     assert "backend: session (not ONNX: it takes serialized tf.Examples" in regress
+    assert "raw feature rows: onnx" in regress
 
 
 CORPUS_MODELS = {
@@ -182,8 +205,10 @@ def test_the_corpus_table_in_the_docs_is_what_logging_chooses(tmp_path):
         records[label] = _flavor(folder)["onnx"]
     for label, signature, backend, reason in rows:
         record = records[label][signature]
+        backend, _, raw_rows = backend.removesuffix(")").partition(" (raw rows: ")
         assert record["backend"] == backend, (label, signature, record)
         assert record.get("reason", "").startswith(reason), (label, signature, record)
+        assert (record.get("raw_rows") or {}).get("backend", "") == raw_rows, (label, signature)
 
 
 def test_the_input_example_is_compared_too(tmp_path):

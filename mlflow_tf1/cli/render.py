@@ -43,6 +43,10 @@ def render(report: dict[str, Any]) -> str:
         if onnx.get(key, {}).get("reason"):
             reason = f"not ONNX: {onnx[key]['reason']}"
         block = _render_signature(key, sig, backends.get(key, "unknown"), reason)
+        raw_rows = onnx.get(key, {}).get("raw_rows")
+        if raw_rows:
+            why = f" (not ONNX: {raw_rows['reason']})" if raw_rows.get("reason") else ""
+            block += f"\n  raw feature rows: {raw_rows['backend']}{why}"
         if key in verified:
             block += f"\n  verified when logged: {_verified_text(verified[key])}"
         blocks.append(block)
