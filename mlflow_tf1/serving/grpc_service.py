@@ -121,14 +121,19 @@ class _PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             response.outputs[key].CopyFrom(tf.make_tensor_proto(outputs[key]))
         return response
 
-    def _classify(self, request) -> classification_pb2.ClassificationResponse:
+    def _on_examples(self, request, method: str) -> tuple[Any, Any, dict[str, Any], int]:
+        """What Classify and Regress share: the version, the signature run, its outputs, rows."""
         target = _target(self._served, request.model_spec)
         examples = calls.input_examples(request.input)
         name = request.model_spec.signature_name or None
         signature, outputs = calls.examples_call(
-            target.model, target.description, name, calls.CLASSIFY, examples
+            target.model, target.description, name, method, examples
         )
-        found = calls.classes(outputs, len(examples))
+        return target, signature, outputs, len(examples)
+
+    def _classify(self, request) -> classification_pb2.ClassificationResponse:
+        target, signature, outputs, rows = self._on_examples(request, calls.CLASSIFY)
+        found = calls.classes(outputs, rows)
         response = classification_pb2.ClassificationResponse()
         _model_spec(response.model_spec, self._served, target, signature.key)
         rows, width = found.shape
@@ -143,15 +148,10 @@ class _PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         return response
 
     def _regress(self, request) -> regression_pb2.RegressionResponse:
-        target = _target(self._served, request.model_spec)
-        examples = calls.input_examples(request.input)
-        name = request.model_spec.signature_name or None
-        signature, outputs = calls.examples_call(
-            target.model, target.description, name, calls.REGRESS, examples
-        )
+        target, signature, outputs, rows = self._on_examples(request, calls.REGRESS)
         response = regression_pb2.RegressionResponse()
         _model_spec(response.model_spec, self._served, target, signature.key)
-        for value in calls.regressions(outputs, len(examples)):
+        for value in calls.regressions(outputs, rows):
             response.result.regressions.add(value=float(value))
         return response
 
