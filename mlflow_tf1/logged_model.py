@@ -41,6 +41,7 @@ class LoggedModel:
     path: Path
     export_dir: Path
     description: ModelDescription
+    metadata: Model  # the folder's MLmodel, as MLflow reads it
     max_batch_size: int = DEFAULT_MAX_BATCH_SIZE
     hooks: dict[str, str] = field(default_factory=dict)
     pyfunc_backend: str = "session"
@@ -60,16 +61,16 @@ def read(local_path: str | Path, uri: str | None = None) -> LoggedModel:
     config = model.flavors.get(FLAVOR_NAME)
     if config is not None:
         _add_code_from_conf_to_system_path(str(path), config)
-        return _from_tf1(path, config)
+        return _from_tf1(path, model, config)
     if LEGACY_FLAVOR in model.flavors:
-        return _from_legacy(path, legacy_config(model, uri or str(path)))
+        return _from_legacy(path, model, legacy_config(model, uri or str(path)))
     raise invalid(
         f"'{uri or path}' is an MLflow model without the '{FLAVOR_NAME}' flavor "
         f"(its flavors: {sorted(model.flavors)})."
     )
 
 
-def _from_tf1(path: Path, config: dict[str, Any]) -> LoggedModel:
+def _from_tf1(path: Path, metadata: Model, config: dict[str, Any]) -> LoggedModel:
     export_dir = path / config["saved_model_dir"]
     if config.get("description_version", 1) >= DESCRIPTION_VERSION:
         description = ModelDescription.from_config(config)
@@ -80,6 +81,7 @@ def _from_tf1(path: Path, config: dict[str, Any]) -> LoggedModel:
         path=path,
         export_dir=export_dir,
         description=description,
+        metadata=metadata,
         max_batch_size=int(config.get("max_batch_size", DEFAULT_MAX_BATCH_SIZE)),
         hooks=dict(config.get("hooks") or {}),
         pyfunc_backend=config.get("pyfunc_backend", "session"),
@@ -90,13 +92,19 @@ def _from_tf1(path: Path, config: dict[str, Any]) -> LoggedModel:
     )
 
 
-def _from_legacy(path: Path, config: dict[str, Any]) -> LoggedModel:
+def _from_legacy(path: Path, metadata: Model, config: dict[str, Any]) -> LoggedModel:
     """MLflow 1.x wrote ``saved_model_dir``, ``meta_graph_tags``, ``signature_def_key``."""
     info, meta_graph = inspect_saved_model(
         path / config["saved_model_dir"], config.get("meta_graph_tags")
     )
     description = describe(info, meta_graph, config.get("signature_def_key"))
-    return LoggedModel(path=path, export_dir=info.export_dir, description=description, legacy=True)
+    return LoggedModel(
+        path=path,
+        export_dir=info.export_dir,
+        description=description,
+        metadata=metadata,
+        legacy=True,
+    )
 
 
 def load_graph(model: LoggedModel, backend: str) -> LoadedSavedModel:

@@ -7,7 +7,6 @@ and whether the signature may be warmed up. A call only routes, converts and run
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,8 +21,6 @@ from mlflow_tf1.outputs import format_outputs
 from mlflow_tf1.request_batching import Batcher
 from mlflow_tf1.routing import route
 from mlflow_tf1.runtime import LoadedSavedModel, Signature
-
-_logger = logging.getLogger(__name__)
 
 
 class SignaturePlan:
@@ -81,15 +78,8 @@ class SignaturePlan:
         Builds TensorFlow's executors (the warm-up at load) and proves the
         signature runs (the check at log time). Stateful signatures never run.
         """
-        if self.description.stateful:
-            return {}
-        batches = {BATCH_KINDS[0]: samples.user_batch(self.description, self.signature.info)}
-        if self.features is not None:
-            batches[BATCH_KINDS[1]] = samples.feature_frame(self.description)
         results: dict[str, MlflowException | None] = {}
-        for kind, batch in batches.items():
-            if batch is None:
-                continue
+        for kind, batch in self.generated_batches().items():
             try:
                 self.outputs(batch)
                 results[kind] = None
@@ -97,10 +87,14 @@ class SignaturePlan:
                 results[kind] = e
         return results
 
-    def warm_up(self) -> None:
-        for kind, error in self.run_generated().items():
-            if error is not None:
-                _logger.debug("Warm-up of signature '%s' (%s) failed: %s", self.key, kind, error)
+    def generated_batches(self) -> dict[str, Any]:
+        """``{kind: batch}`` for each path a request can take (none for stateful signatures)."""
+        if self.description.stateful:
+            return {}
+        batches = {BATCH_KINDS[0]: samples.user_batch(self.description, self.signature.info)}
+        if self.features is not None:
+            batches[BATCH_KINDS[1]] = samples.feature_frame(self.description)
+        return {kind: batch for kind, batch in batches.items() if batch is not None}
 
 
 @dataclass(frozen=True)

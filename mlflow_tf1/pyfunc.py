@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import inspect
+import logging
 import os
 from collections.abc import Callable
 from typing import Any
+
+from mlflow.exceptions import MlflowException
+from mlflow.models import Model
+from mlflow.pyfunc import PyFuncModel
 
 from mlflow_tf1 import batching, logged_model
 from mlflow_tf1.constants import (
@@ -21,6 +26,11 @@ from mlflow_tf1.plan import Merging, make_plans
 from mlflow_tf1.quiet import quiet_tensorflow
 from mlflow_tf1.runtime import LoadedSavedModel
 from mlflow_tf1.warmup_files import replay as replay_warmup_file
+
+_logger = logging.getLogger(__name__)
+
+# Calls per generated batch at load: the first builds the executor, the rest warm the Python.
+WARM_UP_CALLS = 3
 
 
 class TF1PyfuncModel:
@@ -48,9 +58,38 @@ class TF1PyfuncModel:
         self._max_batch_size = max_batch_size
         self._preprocess = (hooks or {}).get("preprocess")
         self._postprocess = (hooks or {}).get("postprocess")
+
+    def warm_up(self, metadata: Model) -> None:
+        """Run each stateless signature's generated batches through MLflow's own predict.
+
+        The first pass builds TensorFlow's executors; the later ones run MLflow's
+        checks, the routing and the output formatting once more, so that the
+        first request's Python is as warm as a steady one's (without them the
+        first half_plus_two call costs about 4x a steady one). The user's
+        hooks are left out: they expect the user's data, not generated batches.
+        """
+        door = PyFuncModel(metadata, self, predict_fn="_predict")
         with quiet_tensorflow():
             for plan in self._plans.values():
-                plan.warm_up()
+                params = {SIGNATURE_PARAM: plan.key}
+                for kind, batch in plan.generated_batches().items():
+                    try:
+                        for _ in range(WARM_UP_CALLS):
+                            door.predict(batch, params=params)
+                    except MlflowException as door_error:
+                        # e.g. a logged input schema of raw columns that a generated
+                        # batch of protos doesn't meet: TensorFlow's part still warms.
+                        try:
+                            plan.outputs(batch)
+                        except MlflowException as e:
+                            _logger.debug(
+                                "Warm-up of signature '%s' (%s) failed: %s; through "
+                                "mlflow.pyfunc: %s",
+                                plan.key,
+                                kind,
+                                e,
+                                door_error,
+                            )
 
     def get_raw_model(self) -> LoadedSavedModel:
         """The native model: ``.signatures``, ``.backends``, ``.fallback_reasons``, ``.description``."""
@@ -98,6 +137,7 @@ def _load_pyfunc(path: str) -> TF1PyfuncModel:
             loaded.use_features(key, OnnxSignature(info, model.path / file))
     hooks = load_hooks(path, model.hooks)
     pyfunc_model = TF1PyfuncModel(loaded, model.max_batch_size, hooks, _batch_timeout(model))
+    pyfunc_model.warm_up(model.metadata)
     replay_warmup_file(pyfunc_model, model.export_dir)  # TF Serving's assets.extra warm-up
     return pyfunc_model
 
