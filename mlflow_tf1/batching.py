@@ -39,6 +39,8 @@ def row_count(data: Any) -> int | None:
 
 def _rows(value: Any) -> int | None:
     """Rows of one column; a sparse column (raw var-len feature) counts its dense rows."""
+    if type(value) is np.ndarray:  # the common case first: every check below costs a call
+        return len(value) if value.ndim else None
     if _is_sparse(value):
         return int(np.asarray(value.dense_shape)[0])
     if isinstance(value, (list, pd.Series)) or np.ndim(value):

@@ -41,8 +41,19 @@ def cast(array: np.ndarray, info: TensorInfo) -> np.ndarray:
     return _to_floats(array, info, np_type)
 
 
+# Up to this many values (a batch-1 request), comparisons in Python prove a cast
+# to floats safe in a third of the time numpy's reduction and errstate take.
+_FEW_VALUES = 16
+
+
 def _to_floats(array: np.ndarray, info: TensorInfo, np_type: Any) -> np.ndarray:
     """Cast; one sum proves there is no NaN and no overflow on the common path."""
+    if array.size <= _FEW_VALUES and array.dtype.kind in "iuf":
+        # Strictly inside the finite range (NaN fails both comparisons): the cast
+        # can't overflow, so it needs no errstate; anything else takes the full path.
+        limit = _finite_max(np_type)
+        if all(-limit < v < limit for v in array.ravel().tolist()):
+            return array if array.dtype == np_type else array.astype(np_type)
     with np.errstate(over="ignore", invalid="ignore"):
         out = array if array.dtype == np_type else array.astype(np_type)
         if out.dtype.kind != "f" or math.isfinite(np.add.reduce(out, axis=None)):
@@ -62,6 +73,11 @@ def _to_floats(array: np.ndarray, info: TensorInfo, np_type: Any) -> np.ndarray:
             "(a larger value would become infinity)."
         )
     return out
+
+
+@functools.lru_cache(maxsize=8)
+def _finite_max(np_type: Any) -> float:
+    return float(np.finfo(np_type).max)
 
 
 def _to_integers(array: np.ndarray, info: TensorInfo, np_type: Any) -> np.ndarray:

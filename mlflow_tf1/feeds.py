@@ -56,9 +56,12 @@ def convert(value: Any, info: TensorInfo) -> Any:
         value = _fill_missing(value, info)
     elif info.feature:
         _refuse_missing(value, info)
-    array = _to_array(value, info)
-    array = cast(array, info)
-    return _fit_shape(array, info)
+    return convert_array(_to_array(value, info), info)
+
+
+def convert_array(array: np.ndarray, info: TensorInfo) -> np.ndarray:
+    """A plain (non-object) array for a dense, required tensor: cast, then shaped."""
+    return _fit_shape(cast(array, info), info)
 
 
 def _to_array(value: Any, info: TensorInfo) -> np.ndarray:

@@ -19,7 +19,7 @@ from mlflow_tf1.description import SignatureDescription
 from mlflow_tf1.errors import first_line, invalid
 from mlflow_tf1.outputs import format_outputs
 from mlflow_tf1.request_batching import Batcher
-from mlflow_tf1.routing import route
+from mlflow_tf1.routing import arrays_as_feeds, plain_inputs, route
 from mlflow_tf1.runtime import LoadedSavedModel, Signature
 
 
@@ -38,6 +38,7 @@ class SignaturePlan:
         self.features = features
         self.feature_info = features.info if features is not None else None
         self.splittable = batching.splittable(signature.info)
+        self._plain_inputs = plain_inputs(description, signature.info)
         self._batchers: dict[bool, Batcher] = {}
         if merging is not None and self.splittable and not description.stateful:
             # Stateful signatures never merge: one request's update would be another's.
@@ -54,7 +55,13 @@ class SignaturePlan:
 
     def outputs(self, data: Any) -> dict[str, Any]:
         """Graph outputs as numpy arrays (or SparseTensorValues) for ``data``."""
-        fed_features, feeds = route(data, self.description, self.signature.info, self.feature_info)
+        feeds = None if self._plain_inputs is None else arrays_as_feeds(data, self._plain_inputs)
+        if feeds is None:
+            fed_features, feeds = route(
+                data, self.description, self.signature.info, self.feature_info
+            )
+        else:
+            fed_features = False
         runner = self.features if fed_features else self.signature
         batcher = self._batchers.get(fed_features)
         try:

@@ -20,8 +20,8 @@ import tensorflow as tf
 from mlflow_tf1.description import SignatureDescription
 from mlflow_tf1.errors import invalid
 from mlflow_tf1.examples import serialize
-from mlflow_tf1.feeds import absent, convert
-from mlflow_tf1.metadata import SignatureInfo
+from mlflow_tf1.feeds import absent, convert, convert_array
+from mlflow_tf1.metadata import SignatureInfo, TensorInfo
 
 _SPARK_HINT = (
     " These look like positional columns (mlflow.pyfunc.spark_udf names the columns of "
@@ -240,6 +240,37 @@ def _base64_column(column: Any, key: str, signature: str) -> np.ndarray | None:
             f"sent as text, they must be base64 ({e})."
         ) from None
     return decoded
+
+
+def plain_inputs(
+    signature: SignatureDescription, info: SignatureInfo
+) -> dict[str, TensorInfo] | None:
+    """The inputs, when all are plain dense tensors (no parser, no defaults, no features).
+
+    Decided once per signature at load: then a dict of numeric arrays keyed by
+    exactly those inputs takes `arrays_as_feeds`, a third of a small model's
+    call shorter than `route` (whose other steps can't apply to it).
+    """
+    if signature.parser is not None or signature.protos_only is not None or not info.inputs:
+        return None
+    plain = all(
+        t.encoding == "dense" and t.default is None and not t.feature for t in info.inputs.values()
+    )
+    return info.inputs if plain else None
+
+
+def arrays_as_feeds(data: Any, inputs: dict[str, TensorInfo]) -> dict[str, Any] | None:
+    """What `route` makes of a dict of numeric numpy arrays keyed by exactly ``inputs``
+    (else None: take `route`)."""
+    if type(data) is not dict or data.keys() != inputs.keys():
+        return None
+    feeds = {}
+    for key, info in inputs.items():
+        value = data[key]
+        if type(value) is not np.ndarray or value.dtype == object:
+            return None
+        feeds[key] = convert_array(value, info)
+    return feeds
 
 
 def route(

@@ -52,10 +52,23 @@ def test_missing_column_is_named_missing_not_a_shape_error(tmp_path):
         model.predict(frame)
 
 
+# One row and forty: a batch-1 request's cast is checked in Python, a bigger one by numpy.
+@pytest.mark.parametrize("rows", [1, 40])
 @pytest.mark.parametrize("value", [1e39, -1e39, np.finfo(np.float64).max])
-def test_float32_overflow_is_refused_naming_the_range(half_plus_two, value):
+def test_float32_overflow_is_refused_naming_the_range(half_plus_two, value, rows):
+    batch = np.ones((rows, 1))
+    batch[-1, 0] = value
     with pytest.raises(MlflowException, match=r"Input 'x' is float32; values must lie in"):
-        half_plus_two.predict({"x": np.array([[value]])})
+        half_plus_two.predict({"x": batch})
+
+
+@pytest.mark.parametrize("rows", [1, 40])
+def test_float32_extremes_are_kept(half_plus_two, rows):
+    largest = float(np.finfo(np.float32).max)
+    batch = np.full((rows, 1), -largest)
+    batch[-1, 0] = largest
+    want = 0.5 * batch.astype(np.float32) + np.float32(2)  # y = 0.5x + 2, in float32
+    np.testing.assert_array_equal(half_plus_two.predict({"x": batch})["y"], want)
 
 
 def test_infinity_sent_as_infinity_is_kept(half_plus_two):
@@ -70,6 +83,7 @@ def test_infinity_sent_as_infinity_is_kept(half_plus_two):
         pd.DataFrame({"x": [1.0, np.nan]}),
         pd.DataFrame({"x": [1.0, None]}, dtype=object),
         {"x": np.array([[1.0], [np.nan]])},
+        {"x": np.vstack([np.ones((39, 1)), [[np.nan]]])},
         {"x": [[1.0], [None]]},
         [{"x": 1.0}, {"x": None}],
     ],
