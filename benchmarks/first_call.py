@@ -10,8 +10,8 @@ be seen once per process. Children run one after the other, never at once.
 
     benchmarks/first_call.py <model dir> <signature> <input recipe> <steady calls>
 
-prints one JSON line: seconds for the load, the first call and the steady
-median, or the error. ``<model dir>`` ``raw:<SavedModel dir>`` times raw
+prints one JSON line: seconds for the load, the first call, the steady
+median and the median of calls each made after a 10 ms pause, or the error. ``<model dir>`` ``raw:<SavedModel dir>`` times raw
 TensorFlow the same way (TF's loader, a callable run once after the load as
 the flavor's warm-up does): the cold-process cost no warm-up removes.
 
@@ -19,6 +19,11 @@ The garbage collector runs before the load, never between the load and the
 first call: a half_plus_two call right after ``gc.collect()`` costs about
 10x a steady one for raw TensorFlow too (CPU caches emptied), so timing it
 would measure the collection, not the one-time work of the first call.
+
+The paused calls show what no warm-up can remove: on a shared 2-core VM a
+raw Session call after 10 ms of spinning in Python costs about 10x a call in
+a tight loop (caches refilled, no page faults, no context switches), so the
+first call after a load pays that too, however warm the code paths are.
 """
 
 from __future__ import annotations
@@ -117,6 +122,7 @@ class FirstCall:
     loads: list[float] = field(default_factory=list)
     firsts: list[float] = field(default_factory=list)
     steadies: list[float] = field(default_factory=list)
+    pauseds: list[float] = field(default_factory=list)
     error: str = ""
 
     def add(self, result: dict) -> None:
@@ -126,6 +132,7 @@ class FirstCall:
         self.loads.append(result["load"])
         self.firsts.append(result["first"])
         self.steadies.append(result["steady"])
+        self.pauseds.append(result["paused"])
 
     @property
     def ratio(self) -> float:
@@ -143,6 +150,10 @@ class FirstCall:
     @property
     def steady(self) -> float:
         return statistics.median(self.steadies)
+
+    @property
+    def paused(self) -> float:
+        return statistics.median(self.pauseds)
 
 
 # Raw TensorFlow timed like the flavor: half_plus_two's default signature.
@@ -254,26 +265,47 @@ def markdown(results: list[FirstCall], goal: Goal) -> str:
     lines = [
         title,
         "",
-        f"| model | signature | load | first call | steady call | first ÷ steady ({goal.text()}) |",
-        "|---|---|---|---|---|---|",
+        (
+            f"| model | signature | load | first call | steady call | first ÷ steady "
+            f"({goal.text()}) | call after a {PAUSE * 1e3:.0f} ms pause |"
+        ),
+        "|---|---|---|---|---|---|---|",
     ]
     for r in results:
         if r.error:
-            lines.append(f"| {r.model} | {r.signature} | | | | error: {r.error} |")
+            lines.append(f"| {r.model} | {r.signature} | | | | error: {r.error} | |")
             continue
         ratio = f"{r.ratio:.2f}" + ("" if goal.met(r.ratio) == "yes" else " **no**")
         times = [format_seconds(t) for t in (r.load, r.first, r.steady)]
-        lines.append(f"| {r.model} | {r.signature} | {' | '.join(times)} | {ratio} |")
+        paused = format_seconds(r.paused)
+        lines.append(f"| {r.model} | {r.signature} | {' | '.join(times)} | {ratio} | {paused} |")
     return "\n".join(lines)
 
 
 # --- the child ----------------------------------------------------------------------------
 
 
+# Busy time before each paused call: long enough for the caches to go cold here.
+PAUSE = 0.010
+PAUSED_CALLS = 10
+
+
 def _seconds(call: Callable[[], Any]) -> float:
     start = time.perf_counter()
     call()
     return time.perf_counter() - start
+
+
+def _timings(call: Callable[[], Any], steady_calls: int) -> dict[str, float]:
+    """The median of back-to-back calls, and of calls each after a busy ``PAUSE``."""
+    steady = statistics.median(_seconds(call) for _ in range(steady_calls))
+    paused = []
+    for _ in range(PAUSED_CALLS):
+        end = time.perf_counter() + PAUSE
+        while time.perf_counter() < end:  # busy, so the CPU never idles
+            pass
+        paused.append(_seconds(call))
+    return {"steady": steady, "paused": statistics.median(paused)}
 
 
 def child(folder: str, signature: str, recipe: str, steady_calls: int) -> dict:
@@ -295,10 +327,11 @@ def child(folder: str, signature: str, recipe: str, steady_calls: int) -> dict:
         first = _seconds(lambda: model.predict(data, params=params))
     except Exception as error:  # noqa: BLE001 -- reported in the table
         return {"error": short_error(error)}
-    steady = statistics.median(
-        _seconds(lambda: model.predict(data, params=params)) for _ in range(steady_calls)
-    )
-    return {"load": load, "first": first, "steady": steady}
+    return {
+        "load": load,
+        "first": first,
+        **_timings(lambda: model.predict(data, params=params), steady_calls),
+    }
 
 
 def _raw_child(export_dir: str, signature: str, recipe: str, steady_calls: int) -> dict:
@@ -322,10 +355,11 @@ def _raw_child(export_dir: str, signature: str, recipe: str, steady_calls: int) 
     run(*(data[k] for k in names))
     load = time.perf_counter() - start
     first = _seconds(lambda: run(*(data[k] for k in names)))
-    steady = statistics.median(
-        _seconds(lambda: run(*(data[k] for k in names))) for _ in range(steady_calls)
-    )
-    return {"load": load, "first": first, "steady": steady}
+    return {
+        "load": load,
+        "first": first,
+        **_timings(lambda: run(*(data[k] for k in names)), steady_calls),
+    }
 
 
 if __name__ == "__main__":

@@ -72,6 +72,26 @@ def user_batch(
     return tensor_batch(info or signature.info)
 
 
+def as_json_sends(batch: Any) -> dict[str, Any] | None:
+    """``batch`` with its numbers widened to what JSON and pandas hand over (float64, int64).
+
+    A request's numbers rarely come in the tensor's own dtype, so the cast and
+    its range checks run on nearly every call; warming only exact dtypes would
+    leave that path cold for the first request. None when nothing would change.
+    """
+    if not isinstance(batch, dict):
+        return None
+    widened = {key: _widened(value) for key, value in batch.items()}
+    return None if all(widened[k] is batch[k] for k in batch) else widened
+
+
+def _widened(value: Any) -> Any:
+    wide = {"f": np.float64, "i": np.int64, "u": np.int64}.get(
+        getattr(value, "dtype", np.dtype("O")).kind
+    )
+    return value if wide is None or value.dtype == wide else value.astype(wide)
+
+
 def _dense(t: TensorInfo) -> np.ndarray | None:
     if t.dtype in ("unknown", "resource", "variant"):
         return None
