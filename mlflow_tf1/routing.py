@@ -260,8 +260,11 @@ def plain_inputs(
 
 
 def arrays_as_feeds(data: Any, inputs: dict[str, TensorInfo]) -> dict[str, Any] | None:
-    """What `route` makes of a dict of numeric numpy arrays keyed by exactly ``inputs``
-    (else None: take `route`)."""
+    """What `route` makes of a dict of numeric numpy arrays keyed by exactly ``inputs``,
+    or of one such array for a one-input signature (TF Serving's ``instances``);
+    else None: take `route`."""
+    if type(data) is np.ndarray and len(inputs) == 1:
+        data = dict.fromkeys(inputs, data)
     if type(data) is not dict or data.keys() != inputs.keys():
         return None
     feeds = {}

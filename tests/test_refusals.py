@@ -52,14 +52,16 @@ def test_missing_column_is_named_missing_not_a_shape_error(tmp_path):
         model.predict(frame)
 
 
-# One row and forty: a batch-1 request's cast is checked in Python, a bigger one by numpy.
+# One row and forty: a batch-1 request's cast is checked in Python, a bigger one by numpy;
+# a dict and the bare array (TF Serving's "instances") both take the short path.
+@pytest.mark.parametrize("bare", [False, True])
 @pytest.mark.parametrize("rows", [1, 40])
 @pytest.mark.parametrize("value", [1e39, -1e39, np.finfo(np.float64).max])
-def test_float32_overflow_is_refused_naming_the_range(half_plus_two, value, rows):
+def test_float32_overflow_is_refused_naming_the_range(half_plus_two, value, rows, bare):
     batch = np.ones((rows, 1))
     batch[-1, 0] = value
     with pytest.raises(MlflowException, match=r"Input 'x' is float32; values must lie in"):
-        half_plus_two.predict({"x": batch})
+        half_plus_two.predict(batch if bare else {"x": batch})
 
 
 @pytest.mark.parametrize("rows", [1, 40])
@@ -83,6 +85,7 @@ def test_infinity_sent_as_infinity_is_kept(half_plus_two):
         pd.DataFrame({"x": [1.0, np.nan]}),
         pd.DataFrame({"x": [1.0, None]}, dtype=object),
         {"x": np.array([[1.0], [np.nan]])},
+        np.array([[1.0], [np.nan]]),
         {"x": np.vstack([np.ones((39, 1)), [[np.nan]]])},
         {"x": [[1.0], [None]]},
         [{"x": 1.0}, {"x": None}],
