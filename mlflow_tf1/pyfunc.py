@@ -65,9 +65,9 @@ class TF1PyfuncModel:
         The first pass builds TensorFlow's executors; the later ones run MLflow's
         checks, the routing and the output formatting once more, so that the
         first request's Python is as warm as a steady one's (without them the
-        first half_plus_two call costs about 4x a steady one), numbers also
-        widened as JSON sends them (matrix_half_plus_two first call ÷ steady
-        2.4-3.1 -> 1.2-2.0). The user's
+        first half_plus_two call costs about 4x a steady one), in each form
+        users send (`samples.as_users_send`; matrix_half_plus_two first call ÷
+        steady 2.4-3.1 -> 1.2-2.0 with float64 added). The user's
         hooks are left out: they expect the user's data, not generated batches.
         """
         door = PyFuncModel(metadata, self, predict_fn="_predict")
@@ -76,8 +76,7 @@ class TF1PyfuncModel:
                 params = {SIGNATURE_PARAM: plan.key}
                 for kind, batch in plan.generated_batches().items():
                     try:
-                        widened = samples.as_json_sends(batch)
-                        for sent in [batch] if widened is None else [batch, widened]:
+                        for sent in samples.as_users_send(batch):
                             for _ in range(WARM_UP_CALLS):
                                 door.predict(sent, params=params)
                     except MlflowException as door_error:

@@ -72,17 +72,20 @@ def user_batch(
     return tensor_batch(info or signature.info)
 
 
-def as_json_sends(batch: Any) -> dict[str, Any] | None:
-    """``batch`` with its numbers widened to what JSON and pandas hand over (float64, int64).
+def as_users_send(batch: Any) -> list[Any]:
+    """``batch`` and the other forms users send it in: numbers widened to what JSON and
+    pandas hand over (float64, int64), and None for a signature without inputs.
 
     A request's numbers rarely come in the tensor's own dtype, so the cast and
-    its range checks run on nearly every call; warming only exact dtypes would
-    leave that path cold for the first request. None when nothing would change.
+    its range checks run on nearly every call; warming only the exact form
+    would leave the first request's path cold.
     """
     if not isinstance(batch, dict):
-        return None
+        return [batch]
+    if not batch:
+        return [batch, None]
     widened = {key: _widened(value) for key, value in batch.items()}
-    return None if all(widened[k] is batch[k] for k in batch) else widened
+    return [batch] if all(widened[k] is batch[k] for k in batch) else [batch, widened]
 
 
 def _widened(value: Any) -> Any:
