@@ -67,7 +67,7 @@ class TF1PyfuncModel:
         first request's Python is as warm as a steady one's (without them the
         first half_plus_two call costs about 4x a steady one), in each form
         users send (`samples.as_users_send`; matrix_half_plus_two first call ÷
-        steady 2.4-3.1 -> 1.2-2.0 with float64 added). The user's
+        steady 2.4-3.1 -> 1.8-2.4 with float64 added). The user's
         hooks are left out: they expect the user's data, not generated batches.
         """
         door = PyFuncModel(metadata, self, predict_fn="_predict")
