@@ -11,9 +11,10 @@ be seen once per process. Children run one after the other, never at once.
     benchmarks/first_call.py <model dir> <signature> <input recipe> <steady calls>
 
 prints one JSON line: seconds for the load, the first call, the steady
-median and the median of calls each made after a 10 ms pause, or the error. ``<model dir>`` ``raw:<SavedModel dir>`` times raw
-TensorFlow the same way (TF's loader, a callable run once after the load as
-the flavor's warm-up does): the cold-process cost no warm-up removes.
+median and the median of calls each made after a 10 ms pause, or the error.
+``<model dir>`` ``raw:<SavedModel dir>`` times raw TensorFlow the same way
+(TF's loader, a callable run once after the load as the flavor's warm-up
+does): the cold-process cost no warm-up removes.
 
 The garbage collector runs before the load, never between the load and the
 first call: a half_plus_two call right after ``gc.collect()`` costs about
@@ -45,7 +46,7 @@ if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import fixtures
-from benchmarks.harness import Goal, Row, format_seconds, short_error
+from benchmarks.harness import Goal, Row, format_ratio, format_seconds, short_error
 
 # Signatures that change the graph's state: a first call of one would not be
 # "the same call" as the steady ones, so they are left out.
@@ -275,7 +276,7 @@ def markdown(results: list[FirstCall], goal: Goal) -> str:
         if r.error:
             lines.append(f"| {r.model} | {r.signature} | | | | error: {r.error} | |")
             continue
-        ratio = f"{r.ratio:.2f}" + ("" if goal.met(r.ratio) == "yes" else " **no**")
+        ratio = format_ratio(r.ratio, goal) + ("" if goal.met(r.ratio) == "yes" else " **no**")
         times = [format_seconds(t) for t in (r.load, r.first, r.steady)]
         paused = format_seconds(r.paused)
         lines.append(f"| {r.model} | {r.signature} | {' | '.join(times)} | {ratio} | {paused} |")

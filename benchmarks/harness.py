@@ -163,7 +163,7 @@ class Row:
         ``summary`` overrides the goal's label in the summary table (to say,
         for example, which raw way was the denominator).
         """
-        text = f"{_digits(ratio, goal)}{f' {note}' if note else ''}"
+        text = f"{format_ratio(ratio, goal)}{f' {note}' if note else ''}"
         if goal is None:
             return cls(case, contender, value, text)
         label = goal.label if summary is None else summary
@@ -185,7 +185,7 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds:.2f} s"
 
 
-def _digits(ratio: float, goal: Goal | None) -> str:
+def format_ratio(ratio: float, goal: Goal | None) -> str:
     """Two decimals, or as many more as it takes for the shown figure to carry the
     verdict (1.0512 against a goal of 1.05 must not read as 1.05)."""
     for places in range(2, 7):
