@@ -126,7 +126,9 @@ def _unwrap_b64(v: Any) -> Any:
             return base64.b64decode(v["b64"], validate=True)
         except (binascii.Error, TypeError) as e:
             raise invalid(f"Invalid base64 in a {{'b64': ...}} value: {e}") from None
-    if isinstance(v, (list, tuple)) or (isinstance(v, np.ndarray) and v.dtype == object):
+    if isinstance(v, np.ndarray) and v.dtype == object:
+        return _unwrap_b64(v.item()) if v.ndim == 0 else [_unwrap_b64(x) for x in v]
+    if isinstance(v, (list, tuple)):
         return [_unwrap_b64(x) for x in v]
     return v
 
