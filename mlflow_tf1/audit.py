@@ -28,6 +28,8 @@ UNSAFE_OPS = {
     "_Send", "_Recv", "Send", "Recv", "RemoteCall", "Rpc", "TryRpc",
 }  # fmt: skip
 INIT = "(load-time init op)"
+# Each of these also decodes a JPEG, the format generated image values take.
+IMAGE_DECODING_OPS = {"DecodeJpeg", "DecodeAndCropJpeg", "DecodePng", "DecodeImage", "DecodeGif"}
 # Ops that change state a later call can observe.
 MUTATING_OPS = {
     "Assign", "AssignAdd", "AssignSub", "AssignVariableOp", "AssignAddVariableOp",
@@ -55,12 +57,16 @@ def audit(meta_graph, signatures: dict[str, SignatureInfo]) -> dict[str, list[st
 
 def stateful_signatures(meta_graph, signatures: dict[str, SignatureInfo]) -> set[str]:
     """The signatures whose call can change what later calls see (a counter's increment)."""
+    return {k for k, ops in signature_ops(meta_graph, signatures).items() if ops & MUTATING_OPS}
+
+
+def signature_ops(meta_graph, signatures: dict[str, SignatureInfo]) -> dict[str, set[str]]:
+    """``{signature: every op type its outputs depend on}``, function bodies included."""
     nodes = {n.name: n for n in meta_graph.graph_def.node}
     functions = {f.signature.name: f for f in meta_graph.graph_def.library.function}
     return {
-        key
+        key: ops_of(reachable(output_tensors(sig), nodes), nodes, functions)
         for key, sig in signatures.items()
-        if ops_of(reachable(output_tensors(sig), nodes), nodes, functions) & MUTATING_OPS
     }
 
 

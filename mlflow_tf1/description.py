@@ -14,7 +14,7 @@ from typing import Any
 
 from mlflow.exceptions import MlflowException
 
-from mlflow_tf1.audit import audit, stateful_signatures
+from mlflow_tf1.audit import IMAGE_DECODING_OPS, MUTATING_OPS, audit, signature_ops
 from mlflow_tf1.errors import invalid
 from mlflow_tf1.examples import ExampleParser, inspect_parser
 from mlflow_tf1.graphs import node_name
@@ -37,6 +37,8 @@ class SignatureDescription:
     parsed some other way. ``stateful`` signatures are never warmed up or replayed.
     ``refused`` says why the signature can never run here (found when it was
     logged); it is kept listed, never built, and names the reason when called.
+    ``decodes_images``: the graph decodes image bytes, so generated string
+    values must be images for a warm-up or check to run rather than be refused.
     """
 
     info: SignatureInfo
@@ -44,6 +46,7 @@ class SignatureDescription:
     protos_only: str | None = None
     stateful: bool = False
     refused: str | None = None
+    decodes_images: bool = False
 
     @property
     def key(self) -> str:
@@ -58,6 +61,8 @@ class SignatureDescription:
             config["raw_rows_refused"] = f"because {self.protos_only}"
         if self.refused is not None:
             config["refused"] = self.refused
+        if self.decodes_images:
+            config["decodes_images"] = True
         return config
 
     @classmethod
@@ -75,6 +80,7 @@ class SignatureDescription:
             protos_only=refused.removeprefix("because ") if refused else None,
             stateful=bool(config.get("stateful", False)),
             refused=config.get("refused"),
+            decodes_images=bool(config.get("decodes_images", False)),
         )
 
 
@@ -189,7 +195,7 @@ def describe(
         with contextlib.suppress(MlflowException):
             default = default_signature_name(info.signatures, signature_name)
     info = _with_graph_dtypes(info, meta_graph)
-    stateful = stateful_signatures(meta_graph, info.signatures)
+    ops = signature_ops(meta_graph, info.signatures)
     refused = refusals(meta_graph, info.signatures)
     if strict:
         _refuse_unservable(refused, default, list(info.signatures))
@@ -201,8 +207,9 @@ def describe(
             info=signature,
             parser=found if isinstance(found, ExampleParser) else None,
             protos_only=found if isinstance(found, str) else None,
-            stateful=key in stateful,
+            stateful=bool(ops[key] & MUTATING_OPS),
             refused=setup or refused.get(key),
+            decodes_images=bool(ops[key] & IMAGE_DECODING_OPS),
         )
     return ModelDescription(
         meta_graph_tags=info.meta_graph_tags,

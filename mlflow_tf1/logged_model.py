@@ -54,6 +54,9 @@ class LoggedModel:
     onnx_files: dict[str, str] = field(default_factory=dict)
     # tf.Example signatures whose part after the parser (raw feature rows) runs there.
     onnx_raw_row_files: dict[str, str] = field(default_factory=dict)
+    # Signature -> the generated batches (`plan.BATCH_KINDS`) TensorFlow refused when
+    # logged: the warm-up skips them, as running one again only logs TF's warning.
+    refused_batches: dict[str, set[str]] = field(default_factory=dict)
 
 
 def read(local_path: str | Path, uri: str | None = None) -> LoggedModel:
@@ -104,7 +107,16 @@ def _from_tf1(path: Path, metadata: Model, config: dict[str, Any]) -> LoggedMode
         onnx_files=onnx_files(config.get("onnx") or {}),
         onnx_raw_row_files=onnx_files(config.get("onnx") or {}, "raw_rows"),
         batch_timeout_micros=int(config.get("batch_timeout_micros", DEFAULT_BATCH_TIMEOUT_MICROS)),
+        refused_batches=_refused_batches(config.get("verified") or {}),
     )
+
+
+def _refused_batches(verified: dict[str, dict[str, Any]]) -> dict[str, set[str]]:
+    return {
+        key: {*(record.get("rejected") or {}), *(record.get("failed") or {})}
+        for key, record in verified.items()
+        if record.get("rejected") or record.get("failed")
+    }
 
 
 def _from_legacy(path: Path, metadata: Model, config: dict[str, Any]) -> LoggedModel:

@@ -59,7 +59,7 @@ class TF1PyfuncModel:
         self._preprocess = (hooks or {}).get("preprocess")
         self._postprocess = (hooks or {}).get("postprocess")
 
-    def warm_up(self, metadata: Model) -> None:
+    def warm_up(self, metadata: Model, refused: dict[str, set[str]]) -> None:
         """Run each stateless signature's generated batches through MLflow's own predict.
 
         The first pass builds TensorFlow's executors; the later ones run MLflow's
@@ -69,12 +69,17 @@ class TF1PyfuncModel:
         users send (`samples.as_users_send`; matrix_half_plus_two first call ÷
         steady 2.4-3.1 -> 1.8-2.4 with float64 added). The user's
         hooks are left out: they expect the user's data, not generated batches.
+        ``refused``: per signature, the batches TensorFlow refused when the model
+        was logged (a string input parsed as a number); skipped, since running
+        them again would only log TensorFlow's warning at every load.
         """
         door = PyFuncModel(metadata, self, predict_fn="_predict")
         with quiet_tensorflow():
             for plan in self._plans.values():
                 params = {SIGNATURE_PARAM: plan.key}
                 for kind, batch in plan.generated_batches().items():
+                    if kind in refused.get(plan.key, ()):
+                        continue
                     try:
                         for sent in samples.as_users_send(batch):
                             for _ in range(WARM_UP_CALLS):
@@ -140,7 +145,7 @@ def _load_pyfunc(path: str) -> TF1PyfuncModel:
             loaded.use_features(key, OnnxSignature(info, model.path / file))
     hooks = load_hooks(path, model.hooks)
     pyfunc_model = TF1PyfuncModel(loaded, model.max_batch_size, hooks, _batch_timeout(model))
-    pyfunc_model.warm_up(model.metadata)
+    pyfunc_model.warm_up(model.metadata, model.refused_batches)
     replay_warmup_file(pyfunc_model, model.export_dir)  # TF Serving's assets.extra warm-up
     return pyfunc_model
 

@@ -2,11 +2,13 @@
 
 A load warms every stateless signature on one (an empty batch fails in many
 graphs, so it would warm nothing); the migration check and the TF2 export
-compare backends on one. Values are distinct per row and within every dtype's range.
+compare backends on one. Values are distinct per row and within every dtype's range;
+strings are small JPEGs for signatures that decode images (TF Serving's classifiers).
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -21,11 +23,14 @@ from mlflow_tf1.metadata import SignatureInfo, TensorInfo
 ROWS = 4
 
 
-def tensor_batch(info: SignatureInfo) -> dict[str, Any] | None:
-    """Exactly typed arrays (or SparseTensorValues) for every input; None where one can't be made."""
+def tensor_batch(info: SignatureInfo, images: bool = False) -> dict[str, Any] | None:
+    """Exactly typed arrays (or SparseTensorValues) for every input; None where one can't be made.
+
+    ``images``: string values are JPEGs, for graphs that decode them.
+    """
     batch = {}
     for key, t in info.inputs.items():
-        value = _sparse(t) if t.encoding == "coo_sparse" else _dense(t)
+        value = _sparse(t, images) if t.encoding == "coo_sparse" else _dense(t, images)
         if value is None:
             return None
         batch[key] = value
@@ -36,7 +41,8 @@ def feature_rows(signature: SignatureDescription) -> dict[str, Any] | None:
     """Raw feature columns for a tf.Example signature (one value per row for var-len ones)."""
     if signature.parser is None:
         return None
-    return tensor_batch(signature.parser.feature_signature(signature.info))
+    features = signature.parser.feature_signature(signature.info)
+    return tensor_batch(features, signature.decodes_images)
 
 
 def feature_frame(signature: SignatureDescription) -> pd.DataFrame | None:
@@ -69,7 +75,7 @@ def user_batch(
     """
     if signature.parser is not None:
         return serialized_examples(signature)
-    return tensor_batch(info or signature.info)
+    return tensor_batch(info or signature.info, signature.decodes_images)
 
 
 def as_users_send(batch: Any) -> list[Any]:
@@ -95,7 +101,7 @@ def _widened(value: Any) -> Any:
     return value if wide is None or value.dtype == wide else value.astype(wide)
 
 
-def _dense(t: TensorInfo) -> np.ndarray | None:
+def _dense(t: TensorInfo, images: bool = False) -> np.ndarray | None:
     if t.dtype in ("unknown", "resource", "variant"):
         return None
     if t.shape is None:  # unknown rank: a vector is the likeliest to fit
@@ -106,7 +112,9 @@ def _dense(t: TensorInfo) -> np.ndarray | None:
         dims = (ROWS, *[d if d > 0 else 1 for d in t.shape[1:]])
     count = int(np.prod(dims, dtype=np.int64))
     if t.dtype == "string":
-        values = np.array([f"v{i % 3}".encode() for i in range(count)], dtype=object)
+        # Digits: also valid where a graph parses its strings as numbers.
+        strings = [_jpeg(i % 3) if images else str(i % 3 + 1).encode() for i in range(count)]
+        values = np.array(strings, dtype=object)
     elif t.dtype == "bool":
         values = np.arange(count) % 2 == 0
     else:
@@ -117,10 +125,10 @@ def _dense(t: TensorInfo) -> np.ndarray | None:
     return values.reshape(dims)
 
 
-def _sparse(t: TensorInfo) -> tf.compat.v1.SparseTensorValue | None:
+def _sparse(t: TensorInfo, images: bool) -> tf.compat.v1.SparseTensorValue | None:
     """One value in each row's first position."""
     rank = 2 if t.shape is None else len(t.shape)
-    values = _dense(TensorInfo(t.key, t.dtype, (-1,)))
+    values = _dense(TensorInfo(t.key, t.dtype, (-1,)), images)
     if values is None or rank < 1:
         return None
     indices = np.zeros((ROWS, rank), np.int64)
@@ -128,3 +136,10 @@ def _sparse(t: TensorInfo) -> tf.compat.v1.SparseTensorValue | None:
     shape = np.ones(rank, np.int64)
     shape[0] = ROWS
     return tf.compat.v1.SparseTensorValue(indices, values, shape)
+
+
+@functools.cache
+def _jpeg(shade: int) -> bytes:
+    """A 32x32 RGB JPEG of one grey: every TF image decoder but DecodeBmp reads it."""
+    pixels = np.full((32, 32, 3), 64 * (shade + 1), np.uint8)
+    return tf.io.encode_jpeg(pixels).numpy()

@@ -13,9 +13,12 @@ import sys
 import textwrap
 
 import mlflow
+import numpy as np
 import pytest
+import tensorflow as tf
 
 import mlflow_tf1
+from tests import tf1_models
 from tests.conftest import PROJECT_ROOT, corpus_path
 
 MARK = "@@flavor-starts@@"
@@ -56,9 +59,8 @@ def uris():
         )
 
 
-def test_loads_and_predictions_print_no_tensorflow_warnings(uris):
-    hp2, taxi, csv = uris
-    script = SCRIPT.format(mark=MARK, hp2=hp2, taxi=taxi, csv=csv)
+def _after_mark(script: str) -> list[str]:
+    """stderr lines the flavor's part of ``script`` printed, TF's C++ logging fully on."""
     done = subprocess.run(
         [sys.executable, "-c", script],
         check=False,
@@ -69,9 +71,39 @@ def test_loads_and_predictions_print_no_tensorflow_warnings(uris):
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "0"},
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    after = done.stderr.split(MARK, 1)[1].splitlines()
-    noisy = [line for line in after if line.startswith(WARNING_LINE) or "WARNING:" in line]
+    return done.stderr.split(MARK, 1)[1].splitlines()
+
+
+def _noisy(lines: list[str]) -> list[str]:
+    return [line for line in lines if line.startswith(WARNING_LINE) or "WARNING:" in line]
+
+
+def test_loads_and_predictions_print_no_tensorflow_warnings(uris):
+    hp2, taxi, csv = uris
+    after = _after_mark(SCRIPT.format(mark=MARK, hp2=hp2, taxi=taxi, csv=csv))
+    noisy = _noisy(after)
     assert noisy == [], "\n".join(noisy[:40])
     loaded = [line for line in after if "Loaded TF1 model" in line]
     assert len(loaded) == 3, after  # one INFO line per load: two pyfunc loads, one native
     assert all("backends:" in line for line in loaded)
+
+
+def test_models_whose_graph_checks_its_data_load_quietly(tmp_path):
+    """An image decoder and a graph assertion: the warm-up must not trip either at each load."""
+    uris = []
+    for name in ("image_classifier", "checked_input"):
+        getattr(tf1_models, f"build_{name}")(tmp_path / name)
+        with mlflow.start_run():
+            uris.append(mlflow_tf1.log_model(str(tmp_path / name), name=name).model_uri)
+    png = tf.io.encode_png(np.full((3, 3, 3), 9, np.uint8)).numpy()
+    script = textwrap.dedent(
+        f"""
+        import os, sys
+        import mlflow, tensorflow as tf
+        sys.stderr.flush(); os.write(2, b"{MARK}\\n")
+        mlflow.pyfunc.load_model({uris[0]!r}).predict({{"image_bytes": [{png!r}]}})
+        mlflow.pyfunc.load_model({uris[1]!r}).predict({{"kelvin": [300.0]}})
+        """
+    )
+    noisy = _noisy(_after_mark(script))
+    assert noisy == [], "\n".join(noisy[:40])

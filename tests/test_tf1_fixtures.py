@@ -5,6 +5,8 @@ Every expected value comes from ``session_predict``, a raw tf.compat.v1.Session.
 
 from __future__ import annotations
 
+import base64
+
 import mlflow
 import numpy as np
 import pandas as pd
@@ -173,3 +175,46 @@ def test_reference_variables_run_on_a_session(build):
     assert float(model.predict(None, params={"signature_name": "incr"})["output"]) == 2.0
     assert float(model.predict(None)["output"]) == 2.0
     assert model.get_raw_model().backends == {"get": "session", "incr": "session"}
+
+
+def _encoded(shade: int, encode=tf.io.encode_jpeg, size=(20, 30)) -> bytes:
+    return encode(np.full((*size, 3), shade, np.uint8)).numpy()
+
+
+def test_image_bytes_in_every_request_form(build):
+    path = build("image_classifier")
+    images = [_encoded(40), _encoded(220, tf.io.encode_png, (5, 7))]
+    expected = session_predict(path, feeds={"image_bytes": np.array(images, dtype=object)})
+    model = pyfunc_of(path)
+    b64 = [{"b64": base64.b64encode(b).decode()} for b in images]  # TF Serving's JSON spelling
+    for request in (
+        {"image_bytes": images},
+        {"image_bytes": b64},
+        pd.DataFrame({"image_bytes": images}),
+        images,
+    ):
+        got = model.predict(request)
+        np.testing.assert_allclose(np.asarray(got["brightness"]), expected["brightness"])
+
+
+def test_scalar_string_input(build):
+    path = build("scalar_text")
+    text = "héllo wörld"
+    expected = session_predict(path, feeds={"text": np.array(text.encode(), dtype=object)})
+    assert int(expected["length"]) == len(text)
+    model = pyfunc_of(path)
+    for request in ({"text": text}, {"text": text.encode()}, text):
+        assert int(model.predict(request)["length"]) == len(text)
+
+
+def test_graph_that_refuses_generated_values_still_logs_and_serves(build):
+    path = build("checked_input")
+    model = pyfunc_of(path)  # its generated batch fails the graph's own check
+    kelvin = np.array([273.15, 300.0], np.float32)
+    expected = session_predict(path, feeds={"kelvin": kelvin})
+    np.testing.assert_allclose(
+        model.predict({"kelvin": kelvin.tolist()})["celsius"], expected["celsius"]
+    )
+    with pytest.raises(MlflowException, match="kelvin below 200"):
+        model.predict({"kelvin": [10.0]})
+    np.testing.assert_allclose(model.predict({"kelvin": kelvin})["celsius"], expected["celsius"])

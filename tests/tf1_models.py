@@ -287,6 +287,49 @@ def build_mixed_dtypes(export_dir: PathLike) -> None:
         _save(sess, export_dir, signatures).save()
 
 
+def build_image_classifier(export_dir: PathLike) -> None:
+    """TF Serving's image-classifier shape: encoded image bytes in, a score per image out.
+
+    ``serving_default``: ``image_bytes`` string [-1] (JPEG or PNG, any size) ->
+    ``brightness``: the mean pixel after decoding to RGB and resizing to 8x8.
+    """
+    with _tf1_session() as sess:
+        images = v1.placeholder(tf.string, [None], name="image_bytes")
+
+        def decode(encoded: tf.Tensor) -> tf.Tensor:
+            pixels = tf.image.decode_jpeg(encoded, channels=3)
+            return tf.reduce_mean(v1.image.resize_bilinear(tf.cast([pixels], tf.float32), [8, 8]))
+
+        brightness = tf.map_fn(decode, images, dtype=tf.float32, name="brightness")
+        signature = _signature({"image_bytes": images}, {"brightness": brightness})
+        _save(sess, export_dir, {DEFAULT_SIGNATURE: signature}).save()
+
+
+def build_scalar_text(export_dir: PathLike) -> None:
+    """One scalar string input (a query, a document): ``text`` string [] -> ``length`` int32 []."""
+    with _tf1_session() as sess:
+        text = v1.placeholder(tf.string, [], name="text")
+        length = tf.strings.length(text, unit="UTF8_CHAR", name="length")
+        _save(
+            sess, export_dir, {DEFAULT_SIGNATURE: _signature({"text": text}, {"length": length})}
+        ).save()
+
+
+def build_checked_input(export_dir: PathLike) -> None:
+    """A graph that validates its data: ``kelvin`` float32 [-1] must be >= 200.
+
+    ``serving_default`` -> ``celsius`` = kelvin - 273.15; smaller values fail the
+    graph's own assertion (so no small generated batch can run it).
+    """
+    with _tf1_session() as sess:
+        kelvin = v1.placeholder(tf.float32, [None], name="kelvin")
+        check = v1.assert_greater_equal(kelvin, 200.0, message="kelvin below 200")
+        with tf.control_dependencies([check]):
+            celsius = tf.subtract(kelvin, 273.15, name="celsius")
+        signature = _signature({"kelvin": kelvin}, {"celsius": celsius})
+        _save(sess, export_dir, {DEFAULT_SIGNATURE: signature}).save()
+
+
 def build_no_inputs(export_dir: PathLike) -> None:
     """A signature with no inputs; no ``serving_default`` at all.
 
