@@ -68,7 +68,10 @@ class SignaturePlan:
             return batcher.submit(feeds) if batcher is not None else runner.run(feeds)
         except (tf.errors.InvalidArgumentError, tf.errors.OutOfRangeError) as e:
             # The graph itself refused the values (e.g. a malformed tf.Example).
-            raise invalid(f"Signature '{self.key}' rejected the input: {first_line(e)}") from None
+            hint = _IMAGE_HINT if self.description.decodes_images and "image" in str(e) else ""
+            raise invalid(
+                f"Signature '{self.key}' rejected the input: {first_line(e)}{hint}"
+            ) from None
         except tf.errors.OpError as e:
             # Not the caller's fault (an uninitialized table, a missing file): a server error.
             raise MlflowException(
@@ -111,6 +114,12 @@ class Merging:
     max_rows: int
     timeout_s: float
 
+
+# Image bytes can't travel as JSON text; base64 text sent as a plain string reaches
+# the decoder undecoded (MLflow decodes only ``{"b64": ...}`` and binary columns).
+_IMAGE_HINT = (
+    ' This signature decodes images: send the encoded image bytes, in JSON as {"b64": "<base64>"}.'
+)
 
 # The generated batches `run_generated` tries: what users send, then raw feature rows.
 BATCH_KINDS = ("generated inputs", "generated raw feature rows")

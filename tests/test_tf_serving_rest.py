@@ -28,6 +28,7 @@ from tensorflow.core.protobuf import saved_model_pb2
 
 import mlflow_tf1
 from mlflow_tf1.cli import cli
+from tests import tf1_models
 from tests.conftest import PROJECT_ROOT, corpus_path
 from tests.server_processes import mlflow_tf1_serve
 from tests.test_cli import in_fresh_process
@@ -435,6 +436,28 @@ def test_several_outputs_by_row_and_by_column(taxi):
 
 def expected_scores(export, frame: pd.DataFrame) -> np.ndarray:
     return session_predict(export, "serving_default", {"inputs": taxi_examples(frame)})["scores"][0]
+
+
+def test_image_classifier_takes_b64_images_on_both_apis(tmp_path):
+    """TF Serving's resnet client sends ``{"instances": [{"b64": jpeg}]}``; MLflow's
+    ``/invocations`` takes the same body. Plain base64 text is refused with the fix."""
+    tf1_models.build_image_classifier(tmp_path / "export")
+    with mlflow.start_run():
+        uri = mlflow_tf1.log_model(str(tmp_path / "export")).model_uri
+    images = [tf.io.encode_jpeg(np.full((9, 6, 3), v, np.uint8)).numpy() for v in (30, 90)]
+    feeds = {"image_bytes": np.array(images, dtype=object)}
+    expected = session_predict(tmp_path / "export", feeds=feeds)["brightness"].tolist()
+    b64 = [{"b64": base64.b64encode(image).decode()} for image in images]
+    with mlflow_tf1_serve("-m", uri, "--model-name", "images") as url:
+        rows = ok(url, "/v1/models/images:predict", {"instances": b64})["predictions"]
+        np.testing.assert_allclose(rows, expected, rtol=1e-6)
+        answer = requests.post(f"{url}/invocations", json={"instances": b64}, timeout=60)
+        assert answer.status_code == 200, answer.text
+        np.testing.assert_allclose(answer.json()["predictions"]["brightness"], expected, rtol=1e-6)
+        text = {"inputs": {"image_bytes": [b["b64"] for b in b64]}}
+        refused = call(url, "POST", "/v1/models/images:predict", text)
+        assert refused.status_code == 400
+        assert 'in JSON as {"b64": "<base64>"}' in refused.json()["error"]
 
 
 # ---------------------------------------------------------------------------------------------
