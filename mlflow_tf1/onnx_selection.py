@@ -50,7 +50,7 @@ def select(
         if reason is not None:
             records[key] = {"backend": "session", "reason": reason}
         else:
-            batches = [samples.tensor_batch(signature.info)]
+            batches = [samples.tensor_batch(signature.info, images=described.decodes_images)]
             with_example = input_example is not None and key == description.default_signature
             if with_example:
                 batches.append(route(input_example, described, signature.info, None)[1])
@@ -59,7 +59,7 @@ def select(
                 records[key]["verification"]["input_example"] = True
         features = model.feature_signatures.get(key)
         if described.parser is not None and features is not None and not stateful:
-            batches = [samples.tensor_batch(features.info)]
+            batches = [samples.tensor_batch(features.info, images=described.decodes_images)]
             records[key]["raw_rows"] = _candidate(
                 model, meta_graph, signature, features, batches, tolerance
             )

@@ -68,7 +68,7 @@ class SignaturePlan:
             return batcher.submit(feeds) if batcher is not None else runner.run(feeds)
         except (tf.errors.InvalidArgumentError, tf.errors.OutOfRangeError) as e:
             # The graph itself refused the values (e.g. a malformed tf.Example).
-            hint = _IMAGE_HINT if self.description.decodes_images and "image" in str(e) else ""
+            hint = _IMAGE_HINT if self.description.decodes_images and _about_images(e) else ""
             raise invalid(
                 f"Signature '{self.key}' rejected the input: {first_line(e)}{hint}"
             ) from None
@@ -116,10 +116,20 @@ class Merging:
 
 
 # Image bytes can't travel as JSON text; base64 text sent as a plain string reaches
-# the decoder undecoded (MLflow decodes only ``{"b64": ...}`` and binary columns).
+# the decoder as that text (only ``{"b64": ...}`` values and binary columns are decoded).
 _IMAGE_HINT = (
     ' This signature decodes images: send the encoded image bytes, in JSON as {"b64": "<base64>"}.'
 )
+
+
+def _about_images(error: Exception) -> bool:
+    """A decoder's own refusal, read from the message shown (not the op's name or trace)."""
+    message = first_line(error).lower()
+    return any(phrase in message for phrase in _DECODER_PHRASES)
+
+
+_DECODER_PHRASES = ("image file format", "invalid jpeg", "invalid png", "invalid gif", "jpeg::")
+
 
 # The generated batches `run_generated` tries: what users send, then raw feature rows.
 BATCH_KINDS = ("generated inputs", "generated raw feature rows")

@@ -70,7 +70,7 @@ class TF1PyfuncModel:
         steady 2.4-3.1 -> 1.8-2.4 with float64 added). The user's
         hooks are left out: they expect the user's data, not generated batches.
         ``refused``: per signature, the batches TensorFlow refused when the model
-        was logged (a string input parsed as a number); skipped, since running
+        was logged (the graph's own check on the values, an assertion); skipped, since running
         them again would only log TensorFlow's warning at every load.
         """
         door = PyFuncModel(metadata, self, predict_fn="_predict")

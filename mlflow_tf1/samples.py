@@ -2,7 +2,7 @@
 
 A load warms every stateless signature on one (an empty batch fails in many
 graphs, so it would warm nothing); the migration check and the TF2 export
-compare backends on one. Values are distinct per row and within every dtype's range;
+compare backends on one. Values lie within every dtype's range and vary across rows;
 strings are small JPEGs for signatures that decode images (TF Serving's classifiers).
 """
 
@@ -23,7 +23,7 @@ from mlflow_tf1.metadata import SignatureInfo, TensorInfo
 ROWS = 4
 
 
-def tensor_batch(info: SignatureInfo, images: bool = False) -> dict[str, Any] | None:
+def tensor_batch(info: SignatureInfo, *, images: bool) -> dict[str, Any] | None:
     """Exactly typed arrays (or SparseTensorValues) for every input; None where one can't be made.
 
     ``images``: string values are JPEGs, for graphs that decode them.
@@ -42,7 +42,7 @@ def feature_rows(signature: SignatureDescription) -> dict[str, Any] | None:
     if signature.parser is None:
         return None
     features = signature.parser.feature_signature(signature.info)
-    return tensor_batch(features, signature.decodes_images)
+    return tensor_batch(features, images=signature.decodes_images)
 
 
 def feature_frame(signature: SignatureDescription) -> pd.DataFrame | None:
@@ -75,7 +75,7 @@ def user_batch(
     """
     if signature.parser is not None:
         return serialized_examples(signature)
-    return tensor_batch(info or signature.info, signature.decodes_images)
+    return tensor_batch(info or signature.info, images=signature.decodes_images)
 
 
 def as_users_send(batch: Any) -> list[Any]:
@@ -101,7 +101,7 @@ def _widened(value: Any) -> Any:
     return value if wide is None or value.dtype == wide else value.astype(wide)
 
 
-def _dense(t: TensorInfo, images: bool = False) -> np.ndarray | None:
+def _dense(t: TensorInfo, images: bool) -> np.ndarray | None:
     if t.dtype in ("unknown", "resource", "variant"):
         return None
     if t.shape is None:  # unknown rank: a vector is the likeliest to fit
@@ -140,6 +140,13 @@ def _sparse(t: TensorInfo, images: bool) -> tf.compat.v1.SparseTensorValue | Non
 
 @functools.cache
 def _jpeg(shade: int) -> bytes:
-    """A 32x32 RGB JPEG of one grey: every TF image decoder but DecodeBmp reads it."""
+    """A 32x32 RGB JPEG of one grey: every TF image decoder but DecodeBmp reads it.
+
+    Encoded in a private graph, so it works with eager execution off and adds
+    nothing to a graph the caller may be building.
+    """
     pixels = np.full((32, 32, 3), 64 * (shade + 1), np.uint8)
-    return tf.io.encode_jpeg(pixels).numpy()
+    with tf.Graph().as_default() as graph:
+        encoded = tf.io.encode_jpeg(pixels)
+        with tf.compat.v1.Session(graph=graph) as session:
+            return session.run(encoded)

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 from mlflow.exceptions import MlflowException
+from mlflow.models import Model
 
 import mlflow_tf1
 from tests import tf1_models
@@ -218,3 +219,16 @@ def test_graph_that_refuses_generated_values_still_logs_and_serves(build):
     with pytest.raises(MlflowException, match="kelvin below 200"):
         model.predict({"kelvin": [10.0]})
     np.testing.assert_allclose(model.predict({"kelvin": kelvin})["celsius"], expected["celsius"])
+
+
+@pytest.mark.parametrize(
+    ("name", "ran"),
+    [("image_classifier", True), ("numeric_text", True), ("checked_input", False)],
+)
+def test_log_time_check_runs_graphs_that_decode_their_strings(build, name, ran):
+    """Generated strings are JPEGs for an image decoder and digits for a number parser;
+    the check is recorded in MLmodel (a rejected batch is also what loads skip)."""
+    info = mlflow_tf1.log_model(str(build(name)))
+    record = Model.load(info.model_uri).flavors["tf1"]["verified"]["serving_default"]
+    assert (record["ran"] == ["generated inputs"]) is ran, record
+    assert ("generated inputs" in record.get("rejected", {})) is not ran, record

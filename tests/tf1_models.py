@@ -315,6 +315,15 @@ def build_scalar_text(export_dir: PathLike) -> None:
         ).save()
 
 
+def build_numeric_text(export_dir: PathLike) -> None:
+    """Numbers sent as text, as CSV-fed graphs take them: ``amount`` string [-1] -> ``doubled``."""
+    with _tf1_session() as sess:
+        amount = v1.placeholder(tf.string, [None], name="amount")
+        doubled = tf.multiply(tf.strings.to_number(amount), 2.0, name="doubled")
+        signature = _signature({"amount": amount}, {"doubled": doubled})
+        _save(sess, export_dir, {DEFAULT_SIGNATURE: signature}).save()
+
+
 def build_checked_input(export_dir: PathLike) -> None:
     """A graph that validates its data: ``kelvin`` float32 [-1] must be >= 200.
 
