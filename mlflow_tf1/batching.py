@@ -18,11 +18,26 @@ from mlflow_tf1.metadata import SignatureInfo
 
 def splittable(signature: SignatureInfo) -> bool:
     """Row-wise graphs only: every input and output has a leading batch dimension."""
-    tensors = [*signature.inputs.values(), *signature.outputs.values()]
-    return bool(signature.inputs) and all(
-        t.encoding == "dense" and t.shape is not None and len(t.shape) >= 1 and t.shape[0] == -1
-        for t in tensors
-    )
+    return _leading_dims(signature) == {-1}
+
+
+def one_row_at_a_time(signature: SignatureInfo) -> bool:
+    """A graph exported for batches of exactly one row (``[1, ...]`` in and out).
+
+    Such graphs (mobile and detection exports) still answer row by row, so a
+    request of several rows (a Spark batch, TF Serving ``instances``) runs one at a time.
+    """
+    return _leading_dims(signature) == {1}
+
+
+def _leading_dims(signature: SignatureInfo) -> set[int | None]:
+    """The first dimension of every tensor (None for sparse, unknown-rank or scalar ones)."""
+    if not signature.inputs:
+        return set()
+    return {
+        t.shape[0] if t.encoding == "dense" and t.shape else None
+        for t in [*signature.inputs.values(), *signature.outputs.values()]
+    }
 
 
 def row_count(data: Any) -> int | None:

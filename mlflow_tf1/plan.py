@@ -38,6 +38,7 @@ class SignaturePlan:
         self.features = features
         self.feature_info = features.info if features is not None else None
         self.splittable = batching.splittable(signature.info)
+        self.one_row = batching.one_row_at_a_time(signature.info)
         self._plain_inputs = plain_inputs(description, signature.info)
         self._batchers: dict[bool, Batcher] = {}
         if merging is not None and self.splittable and not description.stateful:

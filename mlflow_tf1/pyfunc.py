@@ -119,7 +119,8 @@ class TF1PyfuncModel:
         limit = self._max_batch_size if limit is None else int(limit)
         if limit < 1:
             raise invalid(f"{MAX_BATCH_PARAM} must be at least 1; got {limit}.")
-        if plan.splittable:
+        if plan.splittable or plan.one_row:
+            limit = 1 if plan.one_row else limit
             rows = batching.row_count(data)
             if rows is not None and rows > limit:
                 return batching.join([plan.predict(c) for c in batching.chunks(data, limit)])

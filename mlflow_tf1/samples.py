@@ -28,9 +28,12 @@ def tensor_batch(info: SignatureInfo, *, images: bool) -> dict[str, Any] | None:
 
     ``images``: string values are JPEGs, for graphs that decode them.
     """
+    # A graph exported for a fixed batch (often one row) gets that many rows.
+    fixed = {t.shape[0] for t in info.inputs.values() if t.shape and t.shape[0] > 0}
+    rows = fixed.pop() if len(fixed) == 1 else ROWS
     batch = {}
     for key, t in info.inputs.items():
-        value = _sparse(t, images) if t.encoding == "coo_sparse" else _dense(t, images)
+        value = _sparse(t, images) if t.encoding == "coo_sparse" else _dense(t, images, rows)
         if value is None:
             return None
         batch[key] = value
@@ -101,15 +104,15 @@ def _widened(value: Any) -> Any:
     return value if wide is None or value.dtype == wide else value.astype(wide)
 
 
-def _dense(t: TensorInfo, images: bool) -> np.ndarray | None:
+def _dense(t: TensorInfo, images: bool, rows: int = ROWS) -> np.ndarray | None:
     if t.dtype in ("unknown", "resource", "variant"):
         return None
     if t.shape is None:  # unknown rank: a vector is the likeliest to fit
-        dims: tuple[int, ...] = (ROWS,)
+        dims: tuple[int, ...] = (rows,)
     elif t.shape == ():
         dims: tuple[int, ...] = ()
     else:
-        dims = (ROWS, *[d if d > 0 else 1 for d in t.shape[1:]])
+        dims = (rows, *[d if d > 0 else 1 for d in t.shape[1:]])
     count = int(np.prod(dims, dtype=np.int64))
     if t.dtype == "string":
         # Digits: also valid where a graph parses its strings as numbers.

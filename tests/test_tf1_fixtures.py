@@ -223,7 +223,12 @@ def test_graph_that_refuses_generated_values_still_logs_and_serves(build):
 
 @pytest.mark.parametrize(
     ("name", "ran"),
-    [("image_classifier", True), ("numeric_text", True), ("checked_input", False)],
+    [
+        ("image_classifier", True),
+        ("numeric_text", True),
+        ("one_row_graph", True),
+        ("checked_input", False),
+    ],
 )
 def test_log_time_check_runs_graphs_that_decode_their_strings(build, name, ran):
     """Generated strings are JPEGs for an image decoder and digits for a number parser;
@@ -232,3 +237,18 @@ def test_log_time_check_runs_graphs_that_decode_their_strings(build, name, ran):
     record = Model.load(info.model_uri).flavors["tf1"]["verified"]["serving_default"]
     assert (record["ran"] == ["generated inputs"]) is ran, record
     assert ("generated inputs" in record.get("rejected", {})) is not ran, record
+
+
+def test_graph_exported_for_one_row_answers_requests_of_many(build):
+    """A Spark batch or TF Serving ``instances`` of several rows runs one row at a time."""
+    path = build("one_row_graph")
+    images = np.random.default_rng(3).uniform(0, 255, (3, 4, 4, 3)).astype(np.float32)
+    expected = np.concatenate(
+        [session_predict(path, feeds={"image": image[None]})["features"] for image in images]
+    )
+    model = pyfunc_of(path)
+    np.testing.assert_allclose(model.predict({"image": images})["features"], expected, rtol=1e-6)
+    frame = model.predict(pd.DataFrame({"image": list(images.astype(np.float64))}))
+    np.testing.assert_allclose(np.stack(frame["features"]), expected, rtol=1e-6)
+    one = model.predict({"image": images[:1].tolist()})["features"]
+    np.testing.assert_allclose(one, expected[:1], rtol=1e-6)

@@ -324,6 +324,21 @@ def build_numeric_text(export_dir: PathLike) -> None:
         _save(sess, export_dir, {DEFAULT_SIGNATURE: signature}).save()
 
 
+def build_one_row_graph(export_dir: PathLike) -> None:
+    """Exported for batches of exactly one (as mobile and detection exports often are).
+
+    ``serving_default``: ``image`` float32 [1, 4, 4, 3] -> ``features`` float32 [1, 2]:
+    a 3x3 convolution (fixed weights), averaged over the image.
+    """
+    with _tf1_session() as sess:
+        image = v1.placeholder(tf.float32, [1, 4, 4, 3], name="image")
+        kernel = v1.Variable(np.linspace(-1.0, 1.0, 54).reshape(3, 3, 3, 2), dtype=tf.float32)
+        conv = tf.nn.conv2d(image, kernel, 1, "SAME")
+        features = tf.reduce_mean(conv, axis=[1, 2], name="features")
+        signature = _signature({"image": image}, {"features": features})
+        _save(sess, export_dir, {DEFAULT_SIGNATURE: signature}).save()
+
+
 def build_checked_input(export_dir: PathLike) -> None:
     """A graph that validates its data: ``kelvin`` float32 [-1] must be >= 200.
 
