@@ -117,6 +117,18 @@ def test_native_tf2_saved_model_also_works():
     np.testing.assert_allclose(model.predict({"x": [4.0]})["y"], expected["y"])
 
 
+@pytest.mark.parametrize("backend", ["session", "onnx"])
+def test_native_tf2_model_declared_for_one_row_answers_several(backend, tmp_path):
+    """Its signature declares x and y with shape [1]: several rows run one at a time."""
+    pytest.importorskip("onnxruntime")
+    path = corpus_path("tf_serving/saved_model_half_plus_two_tf2_cpu/00000123")
+    mlflow_tf1.save_model(str(path), tmp_path / "model", pyfunc_backend=backend)
+    model = mlflow.pyfunc.load_model(str(tmp_path / "model"))
+    assert model.get_raw_model().backends["serving_default"] == backend
+    xs = [1.0, 2.0, 5.0]
+    np.testing.assert_allclose(model.predict({"x": xs})["y"], [0.5 * x + 2 for x in xs])
+
+
 def test_session_bundle_without_tensor_names_gets_a_proposal(tmp_path):
     path = corpus_path("tf_serving/bad_half_plus_two/00000123")
     with pytest.raises(MlflowException, match="A SessionBundle has no signatures: pass inputs="):
