@@ -533,6 +533,12 @@ def _load_session(export_dir: Path, meta_graph) -> tf.compat.v1.Session:
     # Lowering functional If/While to Switch/Merge makes TF's type inference warn
     # on Estimator summaries (int32 vs int64 Merge); kept functional, outputs are equal.
     config.experimental.disable_functional_ops_lowering = True
+    # Without lowering, each executor instantiates (and optimizes) every function
+    # call it reaches, for itself: the taxi export's tf.Transform layer is 7 calls
+    # per executor. Inlined into the graph instead, the three feature executors
+    # measured 92-168 ms each against 218-269 ms (taxi load, median of 8 interleaved:
+    # 0.81 against 0.87 s), and 10,000 raw rows 19.5 against 21.4 ms; outputs equal.
+    config.graph_options.optimizer_options.do_function_inlining = True
     _fast_grappler(config.graph_options.rewrite_options)
     session = tf.compat.v1.Session(graph=graph, config=config)
     with graph.as_default():
