@@ -266,3 +266,27 @@ def test_run_waiting_on_its_own_ops_is_not_run_in_one_thread(tmp_path):
     assert results, "save, load or predict never finished (a run deadlocked)"
     np.testing.assert_array_equal(results[0]["y"], x * 2.0)
     np.testing.assert_array_equal(results[0]["echo"], x)
+
+
+def test_graph_function_calls_run_inlined_equal_to_session(tmp_path):
+    """Signatures calling a graph function (variables, a table, a cond inside) answer as a
+    raw Session does, on both signatures' executors and through every door."""
+    export = tmp_path / "export"
+    tf1_fidelity_models.build_function_calls(export)
+    x = np.array([[1.0, 1.0], [-3.0, 0.0], [0.5, 0.5]])
+    words = np.array([b"apple", b"kiwi", b"banana"], dtype=object)
+    feeds = {"x": x.astype(np.float32), "words": words}
+    oracle = session_predict(export, feeds=feeds)
+    oracle_ids = session_predict(export, "with_ids", feeds=feeds)
+    # Arithmetic: x @ [1, 2] + id, doubled where negative (kiwi is -1).
+    np.testing.assert_array_equal(oracle["score"], [3.0, -8.0, 2.5])
+    model_dir = _save(export, tmp_path / "model")
+    model = mlflow.pyfunc.load_model(model_dir)
+    served = {"x": x.tolist(), "words": ["apple", "kiwi", "banana"]}
+    np.testing.assert_array_equal(model.predict(served)["score"], oracle["score"])
+    both = model.predict(served, params={"signature_name": "with_ids"})
+    np.testing.assert_array_equal(both["score"], oracle_ids["score"])
+    np.testing.assert_array_equal(both["ids"], oracle_ids["ids"])
+    native = mlflow_tf1.load_model(model_dir).signatures["with_ids"]
+    got = native(x=tf.constant(feeds["x"]), words=tf.constant(words))
+    np.testing.assert_array_equal(got["ids"].numpy(), oracle_ids["ids"])

@@ -164,3 +164,46 @@ def build_staging_area(export_dir: PathLike) -> None:
             echo = tf.identity(x)
         signatures = {DEFAULT_SIGNATURE: _signature({"x": x}, {"y": y, "echo": echo})}
         _save(sess, export_dir, signatures).save()
+
+
+def build_function_calls(export_dir: PathLike) -> None:
+    """A graph whose signatures call a graph function, as tf.Transform layers do.
+
+    ``score(x, words)`` is a ``tf.function`` called from graph mode (a
+    ``StatefulPartitionedCall``): ``x @ w`` (a resource variable, w = [[1], [2]])
+    plus the word's id in a vocabulary table (``apple`` 0, ``banana`` 1, else -1),
+    doubled by a ``tf.cond`` where the sum is negative. ``serving_default``:
+    ``x`` (float32 [-1, 2]), ``words`` (string [-1]) -> ``score`` (float32 [-1]).
+    ``with_ids``: the same inputs -> ``score`` and ``ids`` (int64 [-1], from a
+    second call of the function), so the two signatures are two executors.
+    """
+    with _tf1_session(resource_variables=True) as sess:
+        x = v1.placeholder(tf.float32, [None, 2], name="x")
+        words = v1.placeholder(tf.string, [None], name="words")
+        w = v1.get_variable("w", initializer=[[1.0], [2.0]], use_resource=True)
+        table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(["apple", "banana"], [0, 1], value_dtype=tf.int64),
+            default_value=-1,
+        )
+
+        @tf.function
+        def score(x, words):
+            ids = table.lookup(words)
+            total = tf.reshape(tf.matmul(x, w), [-1]) + tf.cast(ids, tf.float32)
+            doubled = tf.map_fn(
+                lambda v: tf.cond(v < 0, lambda: 2 * v, lambda: v),
+                total,
+                fn_output_signature=tf.float32,
+            )
+            return doubled, ids
+
+        total, ids = score(x, words)
+        sess.run(v1.global_variables_initializer())
+        sess.run(v1.tables_initializer())
+        signatures = {
+            DEFAULT_SIGNATURE: _signature({"x": x, "words": words}, {"score": total}),
+            "with_ids": _signature(
+                {"x": x, "words": words}, {"score": score(x, words)[0], "ids": ids}
+            ),
+        }
+        _save(sess, export_dir, signatures, main_op=v1.tables_initializer()).save()
