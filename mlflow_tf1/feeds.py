@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import tensorflow as tf
 
-from mlflow_tf1.casting import cast, column_kind
+from mlflow_tf1.casting import cast, cast_rows, column_kind
 from mlflow_tf1.errors import invalid
 from mlflow_tf1.examples import is_sequence
 from mlflow_tf1.metadata import TensorInfo
@@ -56,12 +56,36 @@ def convert(value: Any, info: TensorInfo) -> Any:
         value = _fill_missing(value, info)
     elif info.feature:
         _refuse_missing(value, info)
+    rows = _numeric_rows(value, info)
+    if rows is not None:
+        return _fit_shape(cast_rows(rows, info), info)
     return convert_array(_to_array(value, info), info)
 
 
 def convert_array(array: np.ndarray, info: TensorInfo) -> np.ndarray:
     """A plain (non-object) array for a dense, required tensor: cast, then shaped."""
     return _fit_shape(cast(array, info), info)
+
+
+def _numeric_rows(value: Any, info: TensorInfo) -> list[np.ndarray] | None:
+    """The cells of a column of equal-shaped numeric arrays (a DataFrame of images), else None."""
+    if info.dtype == "string":
+        return None
+    if isinstance(value, (pd.Series, np.ndarray)) and value.dtype == object and value.ndim == 1:
+        rows = value.tolist()
+    elif isinstance(value, list):
+        rows = value
+    else:
+        return None
+    if not rows:
+        return None
+    first = rows[0]
+    if not isinstance(first, np.ndarray) or first.ndim == 0 or first.dtype.kind not in "iuf":
+        return None
+    shape, dtype = first.shape, first.dtype
+    if all(isinstance(r, np.ndarray) and r.shape == shape and r.dtype == dtype for r in rows):
+        return rows
+    return None
 
 
 def _to_array(value: Any, info: TensorInfo) -> np.ndarray:

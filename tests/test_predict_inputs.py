@@ -135,3 +135,70 @@ def test_million_rows_run_in_chunks_and_join(tmp_path):
     np.testing.assert_allclose(chunked["y"], expected, rtol=1e-6)
     with pytest.raises(MlflowException, match="max_batch_size must be at least 1"):
         model.predict({"x": x[:3]}, params={"max_batch_size": 0})
+
+
+@pytest.fixture(scope="module")
+def pixel_means(tmp_path_factory):
+    path = tmp_path_factory.mktemp("pixels") / "export"
+    tf1_models.build_pixel_means(path)
+    return path, mlflow.pyfunc.load_model(mlflow_tf1.log_model(str(path)).model_uri)
+
+
+# 400 images of 8x8x3: the cells are cast a few rows at a time, so the batch
+# spans several blocks and a bad cell near the end must still be found.
+IMAGES = np.random.default_rng(7).integers(0, 256, (400, 8, 8, 3)).astype(np.float64)
+
+
+@pytest.mark.parametrize(
+    ("signature", "key", "dtype"),
+    [("serving_default", "pixels", np.uint8), ("scaled", "images", np.float32)],
+)
+def test_dataframe_of_image_cells_gives_the_oracle(pixel_means, signature, key, dtype):
+    path, model = pixel_means
+    want = session_predict(path, signature, {key: IMAGES.astype(dtype)})["mean"]
+    for cells in (IMAGES, IMAGES.astype(np.int64)):  # what JSON and pandas hand over
+        frame = pd.DataFrame({key: list(cells)})
+        got = model.predict(frame, params={"signature_name": signature})
+        np.testing.assert_allclose(got["mean"].to_numpy(), want, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("value", "needle"),
+    [
+        (256.0, r"'pixels' is uint8; values must lie in \[0, 255\]"),
+        (-1.0, r"'pixels' is uint8; values must lie in \[0, 255\]"),
+        (1.5, r"'pixels' is uint8; got non-integral values"),
+    ],
+)
+def test_bad_image_cell_refused_and_model_unharmed(pixel_means, value, needle):
+    path, model = pixel_means
+    cells = IMAGES.copy()
+    cells[390, 7, 7, 2] = value
+    with pytest.raises(MlflowException, match=needle):
+        model.predict(pd.DataFrame({"pixels": list(cells)}))
+    want = session_predict(path, feeds={"pixels": IMAGES[:3].astype(np.uint8)})["mean"]
+    got = model.predict(pd.DataFrame({"pixels": list(IMAGES[:3])}))["mean"].to_numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_float_image_cells_refuse_overflow_and_missing(pixel_means):
+    _, model = pixel_means
+    params = {"signature_name": "scaled"}
+    for value, needle in [
+        (1e39, r"'images' is float32; values must lie in"),
+        (np.nan, r"'images' is float32; got missing values \(null/NaN\) in row\(s\) \[390\]"),
+    ]:
+        cells = IMAGES.copy()
+        cells[390, 0, 0, 0] = value
+        with pytest.raises(MlflowException, match=needle):
+            model.predict(pd.DataFrame({"images": list(cells)}), params=params)
+
+
+def test_image_cells_of_different_shapes_refused(pixel_means):
+    _, model = pixel_means
+    cells = list(IMAGES[:4])
+    cells[2] = cells[2][:7]
+    with pytest.raises(MlflowException, match=r"'pixels' have different shapes"):
+        model.predict(pd.DataFrame({"pixels": cells}))
+    with pytest.raises(MlflowException, match=r"'pixels' expects shape \[-1, 8, 8, 3\]"):
+        model.predict(pd.DataFrame({"pixels": list(IMAGES[:4, :, :, :2])}))

@@ -305,6 +305,25 @@ def build_image_classifier(export_dir: PathLike) -> None:
         _save(sess, export_dir, {DEFAULT_SIGNATURE: signature}).save()
 
 
+def build_pixel_means(export_dir: PathLike) -> None:
+    """Images as a DataFrame of array cells: one uint8 and one float32 signature.
+
+    ``serving_default``: ``pixels`` uint8 [-1, 8, 8, 3] -> ``mean`` float32 [-1],
+    the mean pixel value. ``scaled``: ``images`` float32 [-1, 8, 8, 3] ->
+    ``mean`` float32 [-1], the same mean.
+    """
+    with _tf1_session() as sess:
+        pixels = v1.placeholder(tf.uint8, [None, 8, 8, 3], name="pixels")
+        images = v1.placeholder(tf.float32, [None, 8, 8, 3], name="images")
+        pixel_mean = tf.reduce_mean(tf.cast(pixels, tf.float32), [1, 2, 3], name="pixel_mean")
+        image_mean = tf.reduce_mean(images, [1, 2, 3], name="image_mean")
+        signatures = {
+            DEFAULT_SIGNATURE: _signature({"pixels": pixels}, {"mean": pixel_mean}),
+            "scaled": _signature({"images": images}, {"mean": image_mean}),
+        }
+        _save(sess, export_dir, signatures).save()
+
+
 def build_scalar_text(export_dir: PathLike) -> None:
     """One scalar string input (a query, a document): ``text`` string [] -> ``length`` int32 []."""
     with _tf1_session() as sess:
