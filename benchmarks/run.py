@@ -57,8 +57,8 @@ class Settings:
     load_rounds: int = 6
     steady_calls: int = 50  # per signature, after the first call
     first_call_processes: int = 3  # per signature
-    server_requests: int = 400  # per server
-    server_rounds: int = 8
+    server_requests: int = 2000  # per server
+    server_rounds: int = 10
 
 
 QUICK = Settings(
