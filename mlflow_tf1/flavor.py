@@ -84,7 +84,7 @@ def save_model(
     saved_model_dir: str | os.PathLike,
     path: str | os.PathLike,
     *,
-    meta_graph_tags: list[str] | None = None,
+    meta_graph_tags: list[str] | str | None = None,
     signature_name: str | None = None,
     inputs: dict[str, str] | None = None,
     outputs: dict[str, str] | None = None,
@@ -140,6 +140,8 @@ def save_model(
     """
     from mlflow_tf1.sources import needs_conversion, source_of
 
+    if isinstance(meta_graph_tags, str):
+        meta_graph_tags = [meta_graph_tags]  # one tag, as tf.saved_model.load(tags="serve")
     source = source_of(saved_model_dir)
     with tempfile.TemporaryDirectory() as tmp:
         if needs_conversion(source, inputs, outputs):
@@ -382,7 +384,7 @@ def log_model(
     *,
     artifact_path: str | None = None,
     registered_model_name: str | None = None,
-    meta_graph_tags: list[str] | None = None,
+    meta_graph_tags: list[str] | str | None = None,
     signature_name: str | None = None,
     inputs: dict[str, str] | None = None,
     outputs: dict[str, str] | None = None,

@@ -97,9 +97,10 @@ def test_several_metagraphs_pick_serve_or_the_given_tags(build):
     x = np.array([1.0, 2.0], np.float32)
     serve = pyfunc_of(path).predict({"x": x})
     np.testing.assert_allclose(serve["y"], session_predict(path, feeds={"x": x})["y"])
-    train = pyfunc_of(path, meta_graph_tags=["train"]).predict({"x": x})
     expected = session_predict(path, "train_sig", {"x": x}, tags=("train",))
-    np.testing.assert_allclose(train["y"], expected["y"])
+    for tags in (["train"], "train"):  # a lone string is one tag, as in tf.saved_model.load
+        train = pyfunc_of(path, meta_graph_tags=tags).predict({"x": x})
+        np.testing.assert_allclose(train["y"], expected["y"])
 
 
 def test_ambiguous_tag_sets_are_refused_with_the_list(build, tmp_path):
