@@ -38,7 +38,10 @@ def cast(array: np.ndarray, info: TensorInfo) -> np.ndarray:
         return array if array.dtype == np_type else _to_bool(array, info, np_type)
     if np_type.kind in "iu":
         return array if array.dtype == np_type else _to_integers(array, info, np_type)
-    return _to_floats(array, info, np_type)
+    out = _to_floats(array, info, np_type)
+    if array.dtype.kind in "iu" and out.dtype.kind == "f":
+        _refuse_rounded_integers(array, out, info)
+    return out
 
 
 # Up to this many values (a batch-1 request), comparisons in Python prove a cast
@@ -78,6 +81,25 @@ def _to_floats(array: np.ndarray, info: TensorInfo, np_type: Any) -> np.ndarray:
             "(a larger value would become infinity)."
         )
     return out
+
+
+def _refuse_rounded_integers(array: np.ndarray, out: np.ndarray, info: TensorInfo) -> None:
+    """Integers the float dtype can't hold exactly (16777217 as float32) are refused, as
+    TF Serving refuses them ("loss of precision"): a timestamp or an id would change."""
+    exact = 2 ** (np.finfo(out.dtype).nmant + 1)
+    if np.iinfo(array.dtype).max <= exact and np.iinfo(array.dtype).min >= -exact:
+        return
+    big = (array > exact) | (array < -exact)
+    if not big.any():
+        return
+    pairs = zip(array[big].tolist(), out[big].tolist(), strict=True)
+    changed = list(dict.fromkeys(v for v, c in pairs if int(c) != v))
+    if changed:
+        raise invalid(
+            f"Input '{info.key}' is {info.dtype}, which holds integers exactly only up to "
+            f"{exact} in magnitude; got {changed[:3]}, which would be rounded. Send them as "
+            "floats if rounding is acceptable."
+        )
 
 
 @functools.lru_cache(maxsize=8)

@@ -100,6 +100,16 @@ def test_int_tensor_takes_integral_floats_only(mixed):
         mixed.predict({**base, "i32": [1], "pix": [[[1, 2], [3, 256]]]})
 
 
+def test_integers_a_float_tensor_would_round_are_refused(matrix):
+    path, model = matrix
+    with pytest.raises(MlflowException, match=r"'x' is float32.*16777216.*\[16777217\]"):
+        model.predict({"x": np.full((1, 6), 16777217, np.int64)})
+    with pytest.raises(MlflowException, match=r"\[-16777219\]"):
+        model.predict(pd.DataFrame({"x": [np.full(6, -16777219, np.int64)]}))
+    exact = np.full((2, 6), 2**24, np.int64)  # 16777216 and powers of two stay exact
+    np.testing.assert_allclose(model.predict({"x": exact})["y"], oracle(path, exact), rtol=1e-6)
+
+
 def model_sum(model, data):
     return float(model.predict(data)["sum"][0])
 

@@ -313,6 +313,9 @@ def test_metadata_is_tf_servings(server):
         ("POST", f"/v1/models/{MODEL}:predict", {"signature_name": "nope", "instances": [1.0]}, 400, "serving_default"),
         ("POST", f"/v1/models/{MODEL}:predict", {"instances": [1.0], "inputs": [1.0]}, 400, "only one of 'inputs' or 'instances'"),
         ("POST", f"/v1/models/{MODEL}:predict", {"instances": []}, 400, "No values in 'instances' array"),
+        ("POST", f"/v1/models/{MODEL}:predict", {"instances": [{"x": [1.0]}, [2.0]]}, 400, "Expecting object but got list"),
+        ("POST", f"/v1/models/{MODEL}:predict", {"instances": [[1.0], {"x": [2.0]}]}, 400, "Expecting value/list but got object"),
+        ("POST", f"/v1/models/{MODEL}:predict", {"instances": [16777217]}, 400, "holds integers exactly only up to 16777216"),
         ("POST", f"/v1/models/{MODEL}:predict", {"signature_name": "serving_default"}, 400, "Missing 'inputs' or 'instances' key"),
         # TF Serving feeds [[1, 2]] to x [-1, 1] as is; here the signature's shape is checked.
         ("POST", f"/v1/models/{MODEL}:predict", {"instances": [[1.0, 2.0]]}, 400, "shape"),

@@ -67,6 +67,12 @@ def predict_request(doc: Mapping[str, Any]) -> tuple[str, Any]:
             raise invalid("Excepting 'instances' to be an list/array")
         if not instances:
             raise invalid("No values in 'instances' array")
+        named = _is_object(instances[0])
+        if any(_is_object(row) != named for row in instances):
+            # TF Serving's words (json_tensor.cc): every row is an object, or none is.
+            raise invalid(
+                "Expecting object but got list" if named else "Expecting value/list but got object"
+            )
         return ROW, instances
     if COLUMNAR in doc:
         return COLUMNAR, doc[COLUMNAR]
