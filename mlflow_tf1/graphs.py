@@ -70,6 +70,13 @@ def consumers(graph_def) -> dict[str, list[str]]:
     return result
 
 
+def op_types(graph_def) -> set[str]:
+    """Every op type the graph uses, its functions' bodies included."""
+    ops = {n.op for n in graph_def.node}
+    ops.update(n.op for f in graph_def.library.function for n in f.node_def)
+    return ops
+
+
 def has_variables(graph_def) -> bool:
     return any(node.op in VARIABLE_OPS for node in graph_def.node)
 

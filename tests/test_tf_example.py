@@ -165,7 +165,8 @@ def test_transform_graph_sparse_inputs_from_csv_columns():
     session = mlflow_tf1.load_model(uri, backend="session").signatures["transform_signature"]
     tensors = {k: tf.SparseTensor(*v) for k, v in feeds.items()}
     out = session(**tensors)
-    np.testing.assert_array_equal(np.ravel(out["fare_xf"]), np.ravel(expected["fare_xf"]))
+    # Run as written, without Grappler's arithmetic rewrites: within float32 rounding.
+    np.testing.assert_allclose(np.ravel(out["fare_xf"]), np.ravel(expected["fare_xf"]), rtol=1e-6)
 
 
 def _example(row: dict) -> bytes:
