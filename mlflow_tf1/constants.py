@@ -3,8 +3,10 @@
 FLAVOR_NAME = "tf1"
 # Where the SavedModel lives inside an MLflow model folder.
 SAVED_MODEL_SUBPATH = "tfmodel"
-# Bumped when the description in MLmodel gains what older readers can't derive.
-DESCRIPTION_VERSION = 2
+# Bumped when the description in MLmodel changes what older readers expect.
+# 2: the description in full; 3: each parser's tf.Example spec once, not per signature.
+DESCRIPTION_VERSION = 3
+FULL_DESCRIPTION_SINCE = 2
 DEFAULT_MAX_BATCH_SIZE = 65_536
 # pyfunc params (MLflow's ``params=``), recorded in the logged signature.
 SIGNATURE_PARAM = "signature_name"

@@ -52,11 +52,14 @@ class SignatureDescription:
     def key(self) -> str:
         return self.info.key
 
-    def to_config(self) -> dict[str, Any]:
+    def to_config(self, with_features: bool = True) -> dict[str, Any]:
+        """``with_features``: the parse spec inline (reports); ``MLmodel`` keeps it per parser."""
         config = self.info.to_dict()
         config["stateful"] = self.stateful
         if self.parser is not None:
             config.update(self.parser.to_config())
+            if with_features:
+                config["example_features"] = self.parser.features_config()
         if self.protos_only is not None:
             config["raw_rows_refused"] = f"because {self.protos_only}"
         if self.refused is not None:
@@ -66,7 +69,10 @@ class SignatureDescription:
         return config
 
     @classmethod
-    def from_config(cls, key: str, config: dict[str, Any]) -> SignatureDescription:
+    def from_config(
+        cls, key: str, config: dict[str, Any], parse_specs: dict[str, dict] | None = None
+    ) -> SignatureDescription:
+        """``parse_specs``: the features recorded per parser node (`ModelDescription.to_config`)."""
         info = SignatureInfo(
             key=key,
             method_name=config.get("method_name", ""),
@@ -76,12 +82,17 @@ class SignatureDescription:
         refused = config.get("raw_rows_refused")
         return cls(
             info=info,
-            parser=ExampleParser.from_config(config),
+            parser=ExampleParser.from_config(config, _parse_spec(config, parse_specs or {})),
             protos_only=refused.removeprefix("because ") if refused else None,
             stateful=bool(config.get("stateful", False)),
             refused=config.get("refused"),
             decodes_images=bool(config.get("decodes_images", False)),
         )
+
+
+def _parse_spec(config: dict[str, Any], parse_specs: dict[str, dict]) -> dict | None:
+    parser = config.get("example_parser")
+    return parse_specs.get(parser["node"]) if parser else None
 
 
 def _tensors(config: dict[str, dict] | None) -> dict[str, TensorInfo]:
@@ -130,11 +141,19 @@ class ModelDescription:
         return replace(self, signatures=signatures)
 
     def to_config(self) -> dict[str, Any]:
-        """The keys of the ``tf1`` flavor this description owns."""
+        """The keys of the ``tf1`` flavor this description owns.
+
+        Each parser node's spec is written once (``example_features``), not once
+        per signature it feeds: an Estimator's four signatures share one, and
+        MLflow parses ``MLmodel`` with pure-Python YAML at every load (taxi: 51
+        against 24 ms).
+        """
+        parsers = {s.parser.node: s.parser for s in self.signatures.values() if s.parser}
         return {
             "meta_graph_tags": list(self.meta_graph_tags),
             "signature_name": self.default_signature,
-            "signatures": {k: s.to_config() for k, s in self.signatures.items()},
+            "signatures": {k: s.to_config(with_features=False) for k, s in self.signatures.items()},
+            "example_features": {node: p.features_config() for node, p in parsers.items()},
             "saved_with_tensorflow": self.saved_with_tensorflow,
             "op_audit": dict(self.op_audit),
         }
@@ -145,7 +164,7 @@ class ModelDescription:
             meta_graph_tags=list(config["meta_graph_tags"]),
             default_signature=config["signature_name"],
             signatures={
-                k: SignatureDescription.from_config(k, v)
+                k: SignatureDescription.from_config(k, v, config.get("example_features"))
                 for k, v in (config.get("signatures") or {}).items()
             },
             saved_with_tensorflow=config.get("saved_with_tensorflow", "unknown"),

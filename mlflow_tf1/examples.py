@@ -61,37 +61,46 @@ class ExampleParser:
         )
 
     def to_config(self) -> dict[str, Any]:
-        """As recorded in ``MLmodel``: the parser node and each feature's spec and tensor."""
+        """As a signature records it in ``MLmodel``: its input and the parser node."""
         return {
             "example_input": self.input_key,
             "example_parser": {"node": self.node, "direct": self.direct},
-            "example_features": {
-                key: {
-                    "dtype": t.dtype,
-                    "kind": _kind(t),
-                    **(
-                        {"shape": list(t.shape[1:]), "default": t.default, "name": t.name}
-                        if t.encoding == "dense"
-                        else {"components": dict(t.components)}
-                    ),
-                }
-                for key, t in self.features.items()
-            },
+        }
+
+    def features_config(self) -> dict[str, Any]:
+        """The parse spec, as recorded once per parser node: each feature's spec and tensor."""
+        return {
+            key: {
+                "dtype": t.dtype,
+                "kind": _kind(t),
+                **(
+                    {"shape": list(t.shape[1:]), "default": t.default, "name": t.name}
+                    if t.encoding == "dense"
+                    else {"components": dict(t.components)}
+                ),
+            }
+            for key, t in self.features.items()
         }
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> ExampleParser | None:
-        """The parser `to_config` recorded, or None for a signature without one."""
+    def from_config(
+        cls, config: dict[str, Any], features: dict[str, Any] | None = None
+    ) -> ExampleParser | None:
+        """The parser `to_config` recorded, or None for a signature without one.
+
+        ``features``: the parse spec recorded for its node; older ``MLmodel``
+        files kept it in each signature, as ``example_features``.
+        """
         parser = config.get("example_parser")
         if parser is None:
             return None
-        features = {}
-        for key, f in config["example_features"].items():
+        parsed = {}
+        for key, f in (features or config["example_features"]).items():
             if f["kind"] == "var_len":
                 shape, default, encoding = (-1, -1), [], "coo_sparse"
             else:
                 shape, default, encoding = (-1, *f["shape"]), f.get("default"), "dense"
-            features[key] = TensorInfo.from_dict(
+            parsed[key] = TensorInfo.from_dict(
                 key,
                 {
                     "dtype": f["dtype"],
@@ -103,7 +112,7 @@ class ExampleParser:
                 },
                 feature=True,
             )
-        return cls(config["example_input"], parser["node"], features, bool(parser["direct"]))
+        return cls(config["example_input"], parser["node"], parsed, bool(parser["direct"]))
 
 
 def _kind(feature: TensorInfo) -> str:

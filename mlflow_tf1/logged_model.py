@@ -22,8 +22,8 @@ from mlflow.utils.model_utils import _add_code_from_conf_to_system_path
 from mlflow_tf1.constants import (
     DEFAULT_BATCH_TIMEOUT_MICROS,
     DEFAULT_MAX_BATCH_SIZE,
-    DESCRIPTION_VERSION,
     FLAVOR_NAME,
+    FULL_DESCRIPTION_SINCE,
 )
 from mlflow_tf1.description import ModelDescription, describe
 from mlflow_tf1.errors import invalid
@@ -90,7 +90,7 @@ def _load_mlmodel(path: Path) -> Model:
 
 def _from_tf1(path: Path, metadata: Model, config: dict[str, Any]) -> LoggedModel:
     export_dir = path / config["saved_model_dir"]
-    if config.get("description_version", 1) >= DESCRIPTION_VERSION:
+    if config.get("description_version", 1) >= FULL_DESCRIPTION_SINCE:
         description = ModelDescription.from_config(config)
     else:
         info, meta_graph = inspect_saved_model(export_dir, config["meta_graph_tags"])

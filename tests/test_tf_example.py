@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
+import yaml
 
 import mlflow_tf1
 from tests.conftest import corpus_path
@@ -120,7 +121,7 @@ def test_half_plus_two_regress_signatures_from_columns():
     # x2 left out entirely: its graph default (0.0) applies.
     got = model.predict({"x": [2.0]}, params={"signature_name": "regress_x_to_y"})
     np.testing.assert_allclose(got["outputs"], [[3.0]])
-    spec = model.metadata.flavors["tf1"]["signatures"]["regress_x_to_y"]["example_features"]
+    spec = _recorded_features(model, "regress_x_to_y")
     assert _spec(spec["x"]) == {
         "dtype": "float32",
         "kind": "fixed_len",
@@ -130,6 +131,31 @@ def test_half_plus_two_regress_signatures_from_columns():
     assert spec["x2"]["default"] == [0.0]
     with pytest.raises(mlflow.exceptions.MlflowException, match=r"Missing feature\(s\) \['x'\]"):
         model.predict({"x2": [1.0]}, params={"signature_name": "regress_x_to_y"})
+
+
+def test_model_logged_with_parse_specs_per_signature_still_loads(tmp_path):
+    """MLmodel files of description_version 2 kept each signature's spec in the signature."""
+    export = corpus_path("tf_serving/saved_model_half_plus_two_cpu/00000123")
+    path = tmp_path / "model"
+    mlflow_tf1.save_model(str(export), str(path))
+    mlmodel = yaml.safe_load((path / "MLmodel").read_text())
+    flavor = mlmodel["flavors"]["tf1"]
+    specs = flavor.pop("example_features")
+    for sig in flavor["signatures"].values():
+        if sig.get("example_parser"):
+            sig["example_features"] = specs[sig["example_parser"]["node"]]
+    flavor["description_version"] = 2
+    (path / "MLmodel").write_text(yaml.safe_dump(mlmodel))
+
+    model = mlflow.pyfunc.load_model(str(path))
+    frame = pd.DataFrame({"x": [2.0], "x2": [4.0]})
+    got = model.predict(frame, params={"signature_name": "regress_x_to_y2"})
+    example = tf.train.Example()
+    example.features.feature["x"].float_list.value.append(2.0)
+    example.features.feature["x2"].float_list.value.append(4.0)
+    protos = np.array([example.SerializeToString()], dtype=object)
+    want = session_predict(export, "regress_x_to_y2", {"inputs": protos})
+    np.testing.assert_allclose(got["outputs"], np.ravel(want["outputs"]))
 
 
 def test_transform_graph_sparse_inputs_from_csv_columns():
@@ -212,7 +238,7 @@ def test_estimator_style_fixture_defaults_multivalued_varlen_int64(estimator):
     np.testing.assert_allclose(model.predict(frame)["score"], expected, rtol=1e-6)
     got = model.predict(frame, params={"signature_name": "regression"})
     np.testing.assert_allclose(got["outputs"], expected, rtol=1e-6)
-    flavor = model.metadata.flavors["tf1"]["signatures"]["serving_default"]["example_features"]
+    flavor = _recorded_features(model, "serving_default")
     assert _spec(flavor["tags"]) == {"dtype": "string", "kind": "var_len"}
     assert _spec(flavor["scores"]) == {
         "dtype": "float32",
@@ -290,7 +316,7 @@ def test_sequence_features_from_lists_and_ragged_ones_protos_only(tmp_path):
     frame = pd.DataFrame({"seq": [[1.0, 2.0, 3.0], 4.0, None], "w": [2.0, None, 3.0]})
     np.testing.assert_allclose(model.predict(frame)["y"], want)
     config = model.metadata.flavors["tf1"]["signatures"]
-    assert _spec(config["serving_default"]["example_features"]["seq"]) == {
+    assert _spec(_recorded_features(model, "serving_default")["seq"]) == {
         "dtype": "float32",
         "kind": "sequence",
         "shape": [-1],
@@ -344,6 +370,12 @@ def test_var_len_and_sequence_edge_cells(estimator, tmp_path):
     ragged = np.array([_example({"r": [4, 5]})], dtype=object)
     got = model.predict(pd.DataFrame({"0": ragged}), params={"signature_name": "ragged"})
     assert got["total"].tolist() == [9]
+
+
+def _recorded_features(model, signature: str) -> dict:
+    """The parse spec MLmodel records for the parser node feeding ``signature``."""
+    flavor = model.metadata.flavors["tf1"]
+    return flavor["example_features"][flavor["signatures"][signature]["example_parser"]["node"]]
 
 
 def _spec(feature: dict) -> dict:

@@ -78,7 +78,26 @@ def _mlflow_model_report(uri: str) -> dict[str, Any]:
             f"'{uri}' is an MLflow model without the '{FLAVOR_NAME}' flavor "
             f"(its flavors: {sorted(model.flavors)})."
         )
-    return {"source": "mlflow_model", "model_uri": uri, **flavor}
+    return {"source": "mlflow_model", "model_uri": uri, **_with_parse_specs_inline(flavor)}
+
+
+def _with_parse_specs_inline(flavor: dict[str, Any]) -> dict[str, Any]:
+    """Each signature with its parser's spec, as a SavedModel's report shows it.
+
+    ``MLmodel`` records a spec once per parser node (``example_features``);
+    read as plain dicts here, so inspecting a logged model never imports TensorFlow.
+    """
+    specs = flavor.get("example_features")
+    if not specs:
+        return flavor
+    signatures = {
+        key: {**sig, "example_features": specs[sig["example_parser"]["node"]]}
+        if sig.get("example_parser")
+        else sig
+        for key, sig in (flavor.get("signatures") or {}).items()
+    }
+    report = {k: v for k, v in flavor.items() if k != "example_features"}
+    return {**report, "signatures": signatures}
 
 
 def _saved_model_report(
