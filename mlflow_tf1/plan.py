@@ -73,6 +73,13 @@ class SignaturePlan:
             raise invalid(
                 f"Signature '{self.key}' rejected the input: {first_line(e)}{hint}"
             ) from None
+        except UnicodeDecodeError:
+            # TF quotes the bad bytes (a malformed serialized tf.Example) in its
+            # error text, and TF's own decoding of that text fails.
+            raise invalid(
+                f"Signature '{self.key}' rejected the input: TensorFlow could not read it "
+                "(e.g. bytes that are not a serialized tf.Example)."
+            ) from None
         except tf.errors.OpError as e:
             # Not the caller's fault (an uninitialized table, a missing file): a server error.
             raise MlflowException(

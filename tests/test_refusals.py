@@ -41,6 +41,15 @@ def test_one_input_takes_unnamed_or_positional_columns_never_another_name(half_p
         half_plus_two.predict(pd.DataFrame({"z": [1.0]}))
 
 
+def test_non_utf8_garbage_for_a_tf_example_input_is_refused(half_plus_two):
+    """TF's error text quotes the bytes and fails to decode: a refusal, not a UnicodeDecodeError."""
+    garbage = {"inputs": np.array([b"\xff\x00garbage"], dtype=object)}
+    with pytest.raises(MlflowException, match="rejected the input") as refused:
+        half_plus_two.predict(garbage, params={"signature_name": "regress_x_to_y"})
+    assert refused.value.get_http_status_code() == 400
+    assert half_plus_two.predict({"x": [[1.0]]})["y"].tolist() == [[2.5]]
+
+
 def test_missing_column_is_named_missing_not_a_shape_error(tmp_path):
     export = tmp_path / "mixed"
     tf1_models.build_mixed_dtypes(export)
