@@ -314,14 +314,20 @@ def _to_sparse(value: Any, info: TensorInfo) -> tf.compat.v1.SparseTensorValue:
         )
     if isinstance(value, tf.compat.v1.SparseTensorValue):
         values = cast(np.asarray(value.values), info)
+        dense_shape = np.asarray(value.dense_shape, np.int64)
+        _check_dense_shape(dense_shape, info)
         return tf.compat.v1.SparseTensorValue(
-            np.asarray(value.indices, np.int64),
-            values,
-            np.asarray(value.dense_shape, np.int64),
+            np.asarray(value.indices, np.int64), values, dense_shape
+        )
+    if info.shape is not None and len(info.shape) != 2:
+        raise invalid(
+            f"Input '{info.key}' is a rank-{len(info.shape)} sparse tensor (shape "
+            f"{list(info.shape)}): pass a tf.SparseTensor or SparseTensorValue; columns of "
+            "lists describe rank-2 rows only."
         )
     if isinstance(value, pd.Series):
         if info.dtype == "string" and _is_text_dtype(value.dtype):
-            return _text_column_to_sparse(value)
+            return _fit_width(_text_column_to_sparse(value), info)
         value = _series_values(value)
     if isinstance(value, list):
         if any(isinstance(v, (tf.SparseTensor, tf.compat.v1.SparseTensorValue)) for v in value):
@@ -330,14 +336,51 @@ def _to_sparse(value: Any, info: TensorInfo) -> tf.compat.v1.SparseTensorValue:
                 "holding every row, not a list of them."
             )
         value = np.array(value, dtype=object)
+    if isinstance(value, np.ndarray) and value.ndim == 2:  # equal-length rows, one per line
+        rows = np.empty(len(value), dtype=object)
+        for i, row in enumerate(value):
+            rows[i] = row
+        value = rows
     if not isinstance(value, np.ndarray) or value.ndim != 1:
         raise invalid(
             f"Input '{info.key}' is sparse: pass a tf.SparseTensor or a column whose cells "
             "are scalars, lists or missing values."
         )
     if value.dtype != object or column_kind(value) in _SCALARS:
-        return _scalar_column_to_sparse(value, info)
-    return _cells_to_sparse(value, info)
+        return _fit_width(_scalar_column_to_sparse(value, info), info)
+    return _fit_width(_cells_to_sparse(value, info), info)
+
+
+def _check_dense_shape(dense_shape: np.ndarray, info: TensorInfo) -> None:
+    """A SparseTensor's dense_shape must agree with the one the graph declares:
+    TensorFlow only checks it against the indices, not against the signature."""
+    declared = info.shape
+    if declared is None:
+        return
+    if dense_shape.shape != (len(declared),) or any(
+        d >= 0 and d != int(n) for d, n in zip(declared, dense_shape, strict=True)
+    ):
+        raise invalid(
+            f"Input '{info.key}' is a sparse tensor of shape {list(declared)} (-1: any size); "
+            f"got dense_shape {dense_shape.tolist()}."
+        )
+
+
+def _fit_width(sp: tf.compat.v1.SparseTensorValue, info: TensorInfo):
+    """Rows given as cells span the width the graph declares; the longest row only
+    sets it when the graph declares none."""
+    if info.shape is None or info.shape[1] < 0:
+        return sp
+    declared = info.shape[1]
+    longer = sp.indices[:, 1] >= declared
+    if longer.any():
+        raise invalid(
+            f"Input '{info.key}' holds at most {declared} values per row (shape "
+            f"{list(info.shape)}); row(s) {np.unique(sp.indices[longer, 0])[:10].tolist()} "
+            "have more."
+        )
+    sp.dense_shape[1] = declared
+    return sp
 
 
 def _cells_to_sparse(column: np.ndarray, info: TensorInfo) -> tf.compat.v1.SparseTensorValue:

@@ -33,7 +33,7 @@ def tensor_batch(info: SignatureInfo, *, images: bool) -> dict[str, Any] | None:
     rows = fixed.pop() if len(fixed) == 1 else ROWS
     batch = {}
     for key, t in info.inputs.items():
-        value = _sparse(t, images) if t.encoding == "coo_sparse" else _dense(t, images, rows)
+        value = _sparse(t, images, rows) if t.encoding == "coo_sparse" else _dense(t, images, rows)
         if value is None:
             return None
         batch[key] = value
@@ -128,16 +128,17 @@ def _dense(t: TensorInfo, images: bool, rows: int = ROWS) -> np.ndarray | None:
     return values.reshape(dims)
 
 
-def _sparse(t: TensorInfo, images: bool) -> tf.compat.v1.SparseTensorValue | None:
+def _sparse(t: TensorInfo, images: bool, rows: int) -> tf.compat.v1.SparseTensorValue | None:
     """One value in each row's first position."""
     rank = 2 if t.shape is None else len(t.shape)
-    values = _dense(TensorInfo(t.key, t.dtype, (-1,)), images)
+    values = _dense(TensorInfo(t.key, t.dtype, (-1,)), images, rows)
     if values is None or rank < 1:
         return None
-    indices = np.zeros((ROWS, rank), np.int64)
-    indices[:, 0] = np.arange(ROWS)
-    shape = np.ones(rank, np.int64)
-    shape[0] = ROWS
+    indices = np.zeros((rows, rank), np.int64)
+    indices[:, 0] = np.arange(rows)
+    # The declared size where the graph fixes one (feeds check it), else the one value.
+    shape = np.array([d if d > 0 else 1 for d in (t.shape or (-1, -1))], np.int64)
+    shape[0] = rows
     return tf.compat.v1.SparseTensorValue(indices, values, shape)
 
 

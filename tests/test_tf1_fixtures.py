@@ -72,16 +72,63 @@ def test_sparse_input_from_sparse_tensor_and_from_column(build):
     as_tensor = tf.SparseTensor(sparse.indices, sparse.values, sparse.dense_shape)
     got = model.predict({"sp": as_tensor, "scale": scale})
     np.testing.assert_allclose(got["row_sums"], expected["row_sums"])
-    # A column of lists / missing values is fed as the equivalent ragged SparseTensor.
+    # A column of lists / missing values is fed as the equivalent SparseTensor, as wide
+    # as the signature declares (4), not as its longest row.
     column = [[1.0, 2.0], None, [5.0]]
     ragged = tf.compat.v1.SparseTensorValue(
         np.array([[0, 0], [0, 1], [2, 0]], np.int64),
         np.array([1.0, 2.0, 5.0], np.float32),
-        np.array([3, 2], np.int64),
+        np.array([3, 4], np.int64),
     )
     expected_ragged = session_predict(path, feeds={"sp": ragged, "scale": scale})
     got = model.predict(pd.DataFrame({"sp": column, "scale": scale}))
     np.testing.assert_allclose(got["row_sums"], expected_ragged["row_sums"])
+    np.testing.assert_array_equal(np.stack(got["dense"]), expected_ragged["dense"])
+
+
+def test_sparse_input_from_equal_length_rows(build):
+    """A dict of equal-length lists (or a 2-D array) is one row of values per line."""
+    path = build("sparse_input")
+    rows = [[1.0, 2.0], [3.0, 4.0], [0.5, -1.0]]
+    scale = np.array([1.0, 2.0, 3.0], np.float32)
+    full = tf.compat.v1.SparseTensorValue(
+        np.array([[r, c] for r in range(3) for c in range(2)], np.int64),
+        np.array(rows, np.float32).ravel(),
+        np.array([3, 4], np.int64),
+    )
+    expected = session_predict(path, feeds={"sp": full, "scale": scale})
+    model = pyfunc_of(path)
+    for sent in (rows, np.array(rows)):
+        got = model.predict({"sp": sent, "scale": scale})
+        np.testing.assert_array_equal(got["dense"], expected["dense"])
+        np.testing.assert_allclose(got["row_sums"], expected["row_sums"])
+
+
+def test_sparse_input_refuses_rows_wider_than_declared(build):
+    path = build("sparse_input")
+    model = pyfunc_of(path)
+    scale = np.array([1.0, 1.0], np.float32)
+    with pytest.raises(MlflowException, match=r"at most 4 values per row.*row\(s\) \[1\]"):
+        model.predict(pd.DataFrame({"sp": [[1.0], [1.0, 2, 3, 4, 5]], "scale": scale}))
+    wide = tf.compat.v1.SparseTensorValue([[0, 0], [1, 5]], [1.0, 2.0], [2, 6])
+    with pytest.raises(MlflowException, match=r"shape \[-1, 4\].*got dense_shape \[2, 6\]"):
+        model.predict({"sp": wide, "scale": scale})
+    # The refusals leave the model answering.
+    fine = tf.compat.v1.SparseTensorValue([[0, 0], [1, 3]], [1.0, 2.0], [2, 4])
+    expected = session_predict(path, feeds={"sp": fine, "scale": scale})
+    np.testing.assert_allclose(
+        model.predict({"sp": fine, "scale": scale})["row_sums"], expected["row_sums"]
+    )
+
+
+def test_rank3_sparse_input_takes_sparse_values_and_refuses_lists(build):
+    path = build("sparse_rank3")
+    sparse = tf.compat.v1.SparseTensorValue([[0, 1, 2], [1, 0, 0]], [2.5, 4.0], [2, 2, 3])
+    expected = session_predict(path, feeds={"sp": sparse})
+    model = pyfunc_of(path)
+    np.testing.assert_allclose(model.predict({"sp": sparse})["total"], expected["total"])
+    with pytest.raises(MlflowException, match=r"rank-3 sparse tensor.*SparseTensorValue"):
+        model.predict({"sp": [[1.0, 2.0], [3.0]]})
 
 
 def test_text_format_saved_model(build):

@@ -149,16 +149,29 @@ def build_sparse_input(export_dir: PathLike) -> None:
     """A ``coo_sparse`` signature input next to a dense one.
 
     ``serving_default``: ``sp`` (SparseTensor float32 [-1, 4]) and ``scale``
-    (float32 [-1]) -> ``row_sums`` (float32 [-1]) = sum(sp, axis=1) * scale.
+    (float32 [-1]) -> ``row_sums`` (float32 [-1]) = sum(sp, axis=1) * scale and
+    ``dense`` = sp as a dense matrix (its width is the dense_shape fed).
     """
     with _tf1_session() as sess:
         sp = v1.sparse_placeholder(tf.float32, [None, 4], name="sp_in")
         scale = v1.placeholder(tf.float32, [None], name="scale_in")
         row_sums = tf.multiply(tf.sparse.reduce_sum(sp, axis=1), scale, name="row_sums")
+        dense = tf.sparse.to_dense(sp, name="dense")
         sig = v1.saved_model.signature_def_utils.predict_signature_def(
-            inputs={"sp": sp, "scale": scale}, outputs={"row_sums": row_sums}
+            inputs={"sp": sp, "scale": scale}, outputs={"row_sums": row_sums, "dense": dense}
         )
         assert sig.inputs["sp"].WhichOneof("encoding") == "coo_sparse"
+        _save(sess, export_dir, {DEFAULT_SIGNATURE: sig}).save()
+
+
+def build_sparse_rank3(export_dir: PathLike) -> None:
+    """``serving_default``: ``sp`` (SparseTensor float32 [-1, 2, 3]) -> ``total`` = sum(sp)."""
+    with _tf1_session() as sess:
+        sp = v1.sparse_placeholder(tf.float32, [None, 2, 3], name="sp_in")
+        total = tf.sparse.reduce_sum(sp, name="total")
+        sig = v1.saved_model.signature_def_utils.predict_signature_def(
+            inputs={"sp": sp}, outputs={"total": total}
+        )
         _save(sess, export_dir, {DEFAULT_SIGNATURE: sig}).save()
 
 
