@@ -48,6 +48,7 @@ from mlflow_tf1.constants import (
     SAVED_MODEL_SUBPATH,
 )
 from mlflow_tf1.description import ModelDescription
+from mlflow_tf1.legacy import accepts_mlflow1_keywords
 from mlflow_tf1.metadata import SavedModelInfo
 
 # mlflow.pyfunc runs TF1 graphs on a Session: measured faster per call, 10x
@@ -80,6 +81,7 @@ def get_default_conda_env() -> dict[str, Any]:
     return _mlflow_conda_env(additional_pip_deps=get_default_pip_requirements())
 
 
+@accepts_mlflow1_keywords
 def save_model(
     saved_model_dir: str | os.PathLike,
     path: str | os.PathLike,
@@ -378,6 +380,7 @@ def _write_environment(
     _PythonEnv.current().to_yaml(str(path / _PYTHON_ENV_FILE_NAME))
 
 
+@accepts_mlflow1_keywords
 def log_model(
     saved_model_dir: str | os.PathLike,
     name: str | None = None,
@@ -454,11 +457,23 @@ def log_model(
     )
 
 
-def load_model(model_uri: str, dst_path: str | None = None, backend: str = "auto"):
+def load_model(
+    model_uri: str,
+    dst_path: str | None = None,
+    backend: str = "auto",
+    *,
+    tf_sess: Any = None,
+):
     """Load the native model: ``.signatures[name]`` are TF2 callables.
 
     ``backend`` forces ``"tf2"`` or ``"session"``; ``"auto"`` uses TF2 where it
     can convert the graph and a ``tf.compat.v1.Session`` where it cannot.
+    ``tf_sess``: MLflow 1.x's graph-mode door, for TF1 code that runs
+    ``sess.run`` itself. The SavedModel is loaded into that Session's graph
+    and the default signature's SignatureDef comes back.
     """
     local_path = _download_artifact_from_uri(model_uri, output_path=dst_path)
-    return logged_model.load_graph(logged_model.read(local_path, model_uri), backend)
+    model = logged_model.read(local_path, model_uri)
+    if tf_sess is not None:
+        return logged_model.load_into_session(model, tf_sess)
+    return logged_model.load_graph(model, backend)

@@ -1,4 +1,4 @@
-"""Recognise models MLflow 1.x logged with its ``tensorflow`` flavor.
+"""MLflow 1.x's ``tensorflow`` flavor: its models and its keyword names.
 
 MLflow 1.x's ``mlflow.tensorflow.log_model(tf_saved_model_dir=...)`` copied the
 SavedModel under ``tfmodel/`` and wrote ``saved_model_dir``, ``meta_graph_tags``
@@ -7,7 +7,10 @@ and ``signature_def_key`` (older releases too, sometimes without ``code``).
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+import warnings
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model
@@ -17,6 +20,40 @@ from mlflow_tf1.constants import FLAVOR_NAME
 
 LEGACY_FLAVOR = "tensorflow"
 _LEGACY_KEYS = ("saved_model_dir", "signature_def_key")
+# mlflow.tensorflow.save_model / log_model keywords in MLflow 1.x -> this flavor's.
+RENAMED_KEYWORDS = {
+    "tf_saved_model_dir": "saved_model_dir",
+    "tf_meta_graph_tags": "meta_graph_tags",
+    "tf_signature_def_key": "signature_name",
+}
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def accepts_mlflow1_keywords(fn: _F) -> _F:
+    """Migration scripts written for MLflow 1.x's ``mlflow.tensorflow`` keep running
+    when pointed at this flavor; a FutureWarning names the keyword to use."""
+
+    @functools.wraps(fn)
+    def with_old_names(*args: Any, **kwargs: Any) -> Any:
+        for old, new in RENAMED_KEYWORDS.items():
+            if old not in kwargs:
+                continue
+            if new in kwargs:
+                raise MlflowException(
+                    f"Both {old}= and {new}= were given; {old} is MLflow 1.x's name for "
+                    f"{new}: pass {new}= only.",
+                    INVALID_PARAMETER_VALUE,
+                )
+            warnings.warn(
+                f"{old}= is MLflow 1.x's name; {fn.__module__.split('.')[0]}.{fn.__name__} "
+                f"calls it {new}=.",
+                FutureWarning,
+                stacklevel=2,
+            )
+            kwargs[new] = kwargs.pop(old)
+        return fn(*args, **kwargs)
+
+    return with_old_names  # type: ignore[return-value]
 
 
 def legacy_config(model: Model, uri: str) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import tensorflow as tf
 import yaml
 from mlflow.models import Model
 from mlflow.models.model import MLMODEL_FILE_NAME
@@ -149,6 +150,19 @@ def load_graph(model: LoggedModel, backend: str) -> LoadedSavedModel:
         _backend_summary(loaded.backends),
     )
     return loaded
+
+
+def load_into_session(model: LoggedModel, sess: Any):
+    """The SavedModel imported into the user's ``sess`` (devices cleared, init ops
+    run, as the flavor's own loader does); returns the default SignatureDef."""
+    if not isinstance(sess, tf.compat.v1.Session):
+        raise invalid(f"tf_sess must be a tf.compat.v1.Session; got {type(sess).__name__}.")
+    key = model.description.signature(None).key
+    with quiet_tensorflow():
+        meta_graph = tf.compat.v1.saved_model.loader.load(
+            sess, model.description.meta_graph_tags, str(model.export_dir), clear_devices=True
+        )
+    return meta_graph.signature_def[key]
 
 
 def _backend_summary(backends: dict[str, str]) -> str:

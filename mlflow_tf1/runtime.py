@@ -381,6 +381,10 @@ class LoadedSavedModel:
             reasons = {k: s.reason for k, s in self.signatures.items()}
             raise MlflowException(f"No signature of this model can run: {reasons}")
 
+    def __call__(self, *args: Any, **kwargs: Any) -> dict[str, tf.Tensor]:
+        """The default signature: what MLflow 1.x's ``load_model`` returned under TF2."""
+        return self.signatures[self.description.signature(None).key](*args, **kwargs)
+
     @property
     def backends(self) -> dict[str, str]:
         return {k: s.backend for k, s in self.signatures.items()}
