@@ -2,8 +2,8 @@
 
 A SavedModel may carry ``assets.extra/tf_serving_warmup_requests``: a TFRecord file
 of ``tensorflow.serving.PredictionLog`` records that TF Serving runs once each,
-in order, before the model takes traffic (predict, classify and regress logs; at
-most 1000 records). Clients moved from TF Serving keep that: the requests run
+in order, before the model takes traffic (predict, classify, regress and
+multi-inference logs; at most 1000 records). Clients moved from TF Serving keep that: the requests run
 through the loaded model's own ``predict``, so whatever they initialise (or, for
 a stateful signature, change) is as TF Serving would leave it. Unlike TF Serving,
 a bad record is logged and skipped: a warm-up never fails the load. Reading the
@@ -105,7 +105,14 @@ def _run(model: Any, description: Any, log: Any) -> None:
             model, description, request.model_spec.signature_name or None, verb, examples
         )
         (calls.classes if verb == calls.CLASSIFY else calls.regressions)(outputs, len(examples))
+    elif kind == "multi_inference_log":
+        request = log.multi_inference_log.request
+        tasks = [(t.model_spec.signature_name or None, t.method_name) for t in request.tasks]
+        answers, rows = calls.multi_inference(model, description, tasks, request.input)
+        for _, verb, outputs in answers:
+            (calls.classes if verb == calls.CLASSIFY else calls.regressions)(outputs, rows)
     else:
         raise invalid(
-            f"log_type '{kind}' is not replayed; predict_log, classify_log and regress_log are."
+            f"log_type '{kind}' is not replayed; predict_log, classify_log, regress_log and "
+            "multi_inference_log are."
         )

@@ -33,6 +33,7 @@ from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
     get_model_status_pb2,
+    inference_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
@@ -191,6 +192,71 @@ def test_context_is_merged_into_every_example(client):
     )
     response = client.predictions.Regress(request, timeout=60)
     assert [r.value for r in response.result.regressions] == h2(4, 4)
+
+
+# ---------------------------------------------------------------------------------------------
+# PredictionService.MultiInference: the cases of TF Serving's multi_inference_test.cc
+
+CLASSIFY_METHOD, REGRESS_METHOD = "tensorflow/serving/classify", "tensorflow/serving/regress"
+
+
+def multi_request(tasks, protos, model=MODEL, version=None):
+    request = inference_pb2.MultiInferenceRequest()
+    for signature, method in tasks:
+        task = request.tasks.add(method_name=method)
+        task.model_spec.name = model
+        task.model_spec.signature_name = signature
+        if version is not None:
+            task.model_spec.version.value = version
+    request.input.example_list.examples.extend(protos)
+    return request
+
+
+def test_multi_inference_runs_every_task_on_the_same_examples(client):
+    protos = examples({"x": 2.0}, {"x": 10.0})
+    tasks = [
+        ("regress_x_to_y", REGRESS_METHOD),
+        ("regress_x_to_y2", REGRESS_METHOD),
+        ("classify_x_to_y", CLASSIFY_METHOD),
+    ]
+    response = client.predictions.MultiInference(multi_request(tasks, protos), timeout=60)
+    first, second, third = response.results
+    assert [r.value for r in first.regression_result.regressions] == h2(2, 10)
+    assert [r.value for r in second.regression_result.regressions] == h3(2, 10)  # 0.5x + 3
+    scores = [[c.score for c in r.classes] for r in third.classification_result.classifications]
+    assert scores == [[v] for v in h2(2, 10)]
+    specs = [(r.model_spec.name, r.model_spec.signature_name, r.model_spec.version.value)
+             for r in response.results]  # fmt: skip
+    assert specs == [(MODEL, key, 2) for key, _ in tasks]
+    older = client.predictions.MultiInference(
+        multi_request([("tensorflow/serving/regress", REGRESS_METHOD)], protos, version=1),
+        timeout=60,
+    )
+    assert [r.value for r in older.results[0].regression_result.regressions] == h3(2, 10)
+
+
+def test_multi_inference_refusals_are_tf_servings(client):
+    x = examples({"x": 2.0})
+    regress = ("regress_x_to_y", REGRESS_METHOD)
+    other_model = multi_request([regress], x)
+    other_model.tasks.add(method_name=REGRESS_METHOD).model_spec.name = "ModelDoesNotExist"
+    cases = [
+        (multi_request([regress], []), grpc.StatusCode.INVALID_ARGUMENT, "Input is empty"),
+        (multi_request([("ThisSignatureDoesNotExist", REGRESS_METHOD)], x), grpc.StatusCode.INVALID_ARGUMENT, "regress_x_to_y2"),
+        (other_model, grpc.StatusCode.INVALID_ARGUMENT, "must access the same model name"),
+        (multi_request([regress, regress], x), grpc.StatusCode.INVALID_ARGUMENT, "Duplicate evaluation of signature: regress_x_to_y"),
+        (multi_request([("serving_default", "tensorflow/serving/predict")], x), grpc.StatusCode.UNIMPLEMENTED, "Unsupported signature method_name"),
+        (multi_request([regress, ("regress_x2_to_y3", REGRESS_METHOD)], examples({"x": 2.0, "x2": 2.0})), grpc.StatusCode.INVALID_ARGUMENT, "Input tensor must be the same"),
+        (multi_request([("classify_x_to_y", REGRESS_METHOD)], x), grpc.StatusCode.INVALID_ARGUMENT, "method_name to be tensorflow/serving/regress"),
+        (multi_request([regress], x, model="nope"), grpc.StatusCode.NOT_FOUND, "Latest(nope)"),
+        (inference_pb2.MultiInferenceRequest(), grpc.StatusCode.INVALID_ARGUMENT, "no tasks"),
+    ]  # fmt: skip
+    for request, code, needle in cases:
+        error = refused(client.predictions.MultiInference, request)
+        assert error.code() == code, (needle, error.details())
+        assert needle in error.details(), error.details()
+    answer = client.predictions.MultiInference(multi_request([regress], x), timeout=60)
+    assert [r.value for r in answer.results[0].regression_result.regressions] == h2(2)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -49,13 +49,14 @@ def test_every_kind_of_record_is_replayed_at_load(tmp_path, caplog):
         models.examples_log("classify", [1.0, 2.0], "classify"),
         models.examples_log("regress", [None, None], "regress", context_x=4.0),
         models.predict_log([[3.0]], signature="serving_default"),
+        models.multi_inference_log([("classify", "classify"), ("regress", "regress")], [1.0]),
     ]
     with mlflow.start_run():
         uri = logged(tmp_path, records)
     with caplog.at_level(logging.INFO, logger="mlflow_tf1.warmup_files"):
         model = mlflow.pyfunc.load_model(uri)
-    assert count(model) == 2 * models.PREDICT + models.CLASSIFY + models.REGRESS
-    assert "Replayed 4 TF Serving warm-up record(s)" in caplog.text
+    assert count(model) == 2 * models.PREDICT + 2 * models.CLASSIFY + 2 * models.REGRESS
+    assert "Replayed 5 TF Serving warm-up record(s)" in caplog.text
     assert "(0 skipped)" in caplog.text
     # Every load replays the file again, on its own fresh variables.
     assert count(mlflow.pyfunc.load_model(uri)) == count(model)
@@ -70,6 +71,8 @@ def test_bad_records_are_logged_and_skipped_never_failing_the_load(tmp_path, cap
         models.examples_log("classify", [1.0], "serving_default"),
         models.predict_log([[5.0]]),
         models.examples_log("regress", [], "regress"),
+        # Checked before any task runs: the classify task must not count.
+        models.multi_inference_log([("classify", "classify"), ("classify", "classify")], [1.0]),
     ]
     with mlflow.start_run():
         uri = logged(tmp_path, records)
@@ -77,13 +80,14 @@ def test_bad_records_are_logged_and_skipped_never_failing_the_load(tmp_path, cap
         model = mlflow.pyfunc.load_model(uri)
     assert count(model) == models.PREDICT  # only record 5 ran
     skipped = {r.args[0]: r.getMessage() for r in caplog.records if r.levelno == logging.WARNING}
-    assert sorted(skipped) == [0, 1, 2, 3, 4, 6]
+    assert sorted(skipped) == [0, 1, 2, 3, 4, 6, 7]
     assert "Unknown signature 'nope'" in skipped[1]
     assert "session_run_log" in skipped[3]
     assert "method_name to be tensorflow/serving/classify" in skipped[4]
     assert "Input is empty" in skipped[6]
+    assert "Duplicate evaluation of signature: classify" in skipped[7]
     assert "Replayed 1 TF Serving warm-up record(s)" in caplog.text
-    assert "(6 skipped)" in caplog.text
+    assert "(7 skipped)" in caplog.text
     np.testing.assert_array_equal(model.predict({"x": [[2.0]]})["y"], [[3.0]])
 
 

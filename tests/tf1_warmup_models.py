@@ -110,6 +110,23 @@ def examples_log(kind: str, xs, signature: str, context_x: float | None = None) 
     return log.SerializeToString()
 
 
+def multi_inference_log(tasks: list[tuple[str, str]], xs) -> bytes:
+    """A ``multi_inference_log``: ``(signature, "classify" | "regress")`` tasks on one x each."""
+    from tensorflow_serving.apis import inference_pb2, prediction_log_pb2
+
+    request = inference_pb2.MultiInferenceRequest()
+    for signature, kind in tasks:
+        task = request.tasks.add(method_name=f"tensorflow/serving/{kind}")
+        task.model_spec.name = "ignored_at_warm_up"
+        task.model_spec.signature_name = signature
+    for x in xs:
+        request.input.example_list.examples.add().features.feature["x"].float_list.value.append(x)
+    log = prediction_log_pb2.PredictionLog(
+        multi_inference_log=prediction_log_pb2.MultiInferenceLog(request=request)
+    )
+    return log.SerializeToString()
+
+
 def session_run_log() -> bytes:
     from tensorflow_serving.apis import prediction_log_pb2
 

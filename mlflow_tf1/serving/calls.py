@@ -1,4 +1,4 @@
-"""TF Serving's three calls (predict, classify, regress) on a pyfunc model, whatever the transport.
+"""TF Serving's calls (predict, classify, regress, multi-inference) on a pyfunc model, whatever the transport.
 
 REST (`rest`), gRPC (`grpc_service`) and warm-up replay (`mlflow_tf1.warmup_files`)
 differ only in how a request is decoded and an answer encoded; the signature
@@ -8,12 +8,14 @@ choice, the classify/regress checks, the tf.Example input and the reading of
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 import tensorflow as tf
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import NOT_IMPLEMENTED
 
 from mlflow_tf1.constants import SIGNATURE_PARAM
 from mlflow_tf1.description import ModelDescription, SignatureDescription
@@ -22,6 +24,8 @@ from mlflow_tf1.errors import invalid
 CLASSIFY, REGRESS = "classify", "regress"
 _METHOD_NAMES = {CLASSIFY: "tensorflow/serving/classify", REGRESS: "tensorflow/serving/regress"}
 _METHODS = {CLASSIFY: "classification", REGRESS: "regression"}
+NO_TASKS = "MultiInferenceRequest has no tasks: add classify or regress tasks."
+_TASK_VERBS = {method: verb for verb, method in _METHOD_NAMES.items()}
 
 
 class Predictor(Protocol):
@@ -61,6 +65,16 @@ def examples_call(
     serialized: np.ndarray,
 ) -> tuple[SignatureDescription, dict[str, np.ndarray]]:
     """Classify or regress: serialized tf.Examples fed to the signature's one input."""
+    signature = examples_signature(description, name, verb)
+    (key,) = signature.info.inputs
+    outputs = model.predict({key: serialized}, params={SIGNATURE_PARAM: signature.key})
+    return signature, named_tensors(outputs)
+
+
+def examples_signature(
+    description: ModelDescription, name: str | None, verb: str
+) -> SignatureDescription:
+    """Signature ``name`` (None: the default), refused unless it can ``verb`` examples."""
     signature = description.signature(name)
     expected = _METHOD_NAMES[verb]
     if signature.info.method_name != expected:
@@ -76,9 +90,46 @@ def examples_call(
         raise invalid(
             f"Expected one input Tensor; '{signature.key}' has {len(signature.info.inputs)}."
         )
-    (key,) = signature.info.inputs
-    outputs = model.predict({key: serialized}, params={SIGNATURE_PARAM: signature.key})
-    return signature, named_tensors(outputs)
+    return signature
+
+
+def multi_inference(
+    model: Predictor,
+    description: ModelDescription,
+    tasks: Sequence[tuple[str | None, str]],
+    request_input: Any,
+) -> tuple[list[tuple[str, str, dict[str, np.ndarray]]], int]:
+    """MultiInference: classify and regress ``tasks`` (signature name or None, method
+    name) on one example list, all checked before any runs, as TF Serving's
+    ``TensorFlowMultiInferenceRunner`` checks them: each signature once, all fed the
+    same input tensor. Per task its signature key, verb and outputs; and the example count.
+    """
+    if not tasks:
+        raise invalid(NO_TASKS)
+    planned: list[tuple[str, str]] = []
+    input_names: set[str | None] = set()
+    for name, method in tasks:
+        key = description.signature(name).key
+        if any(key == done for done, _ in planned):
+            raise invalid(f"Duplicate evaluation of signature: {key}")
+        verb = _TASK_VERBS.get(method)
+        if verb is None:
+            raise MlflowException(
+                f"Unsupported signature method_name: {method}; MultiInference runs "
+                f"{sorted(_TASK_VERBS)}.",
+                NOT_IMPLEMENTED,
+            )
+        signature = examples_signature(description, key, verb)
+        input_names.update(t.name for t in signature.info.inputs.values())
+        if len(input_names) > 1:
+            raise invalid("Input tensor must be the same for all Signatures.")
+        planned.append((key, verb))
+    examples = input_examples(request_input)
+    answers = [
+        (key, verb, examples_call(model, description, key, verb, examples)[1])
+        for key, verb in planned
+    ]
+    return answers, len(examples)
 
 
 def input_examples(request_input: Any) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""TF Serving's gRPC API on the served versions: PredictionService and ModelService.GetModelStatus.
+"""TF Serving's gRPC API on the served versions: PredictionService (Predict, Classify,
+Regress, MultiInference, GetModelMetadata) and ModelService.GetModelStatus.
 
 The messages and service stubs are ``tensorflow-serving-api``'s own, so TF Serving's
 clients connect unchanged. Each call runs through `calls` on the version's pyfunc
@@ -21,6 +22,7 @@ from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
     get_model_status_pb2,
+    inference_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
@@ -33,7 +35,15 @@ from mlflow_tf1.serving.versions import ServedModel, ServedVersion
 
 _logger = logging.getLogger(__name__)
 
-_CODES = {400: grpc.StatusCode.INVALID_ARGUMENT, 404: grpc.StatusCode.NOT_FOUND}
+_CODES = {
+    400: grpc.StatusCode.INVALID_ARGUMENT,
+    404: grpc.StatusCode.NOT_FOUND,
+    501: grpc.StatusCode.UNIMPLEMENTED,
+}
+_TASK_VERBS = {
+    "tensorflow/serving/classify": calls.CLASSIFY,
+    "tensorflow/serving/regress": calls.REGRESS,
+}
 _METADATA_FIELD = "signature_def"
 # Concurrent calls: each waits in TensorFlow (GIL released), and batching merges them.
 _WORKERS = 32
@@ -107,6 +117,9 @@ class _PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     def Regress(self, request, context):
         return _answer(context, "Regress", lambda: self._regress(request))
 
+    def MultiInference(self, request, context):
+        return _answer(context, "MultiInference", lambda: self._multi_inference(request))
+
     def GetModelMetadata(self, request, context):
         return _answer(context, "GetModelMetadata", lambda: self._metadata(request))
 
@@ -133,26 +146,43 @@ class _PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     def _classify(self, request) -> classification_pb2.ClassificationResponse:
         target, signature, outputs, rows = self._on_examples(request, calls.CLASSIFY)
-        found = calls.classes(outputs, rows)
         response = classification_pb2.ClassificationResponse()
         _model_spec(response.model_spec, self._served, target, signature.key)
-        rows, width = found.shape
-        for i in range(rows):
-            classifications = response.result.classifications.add()
-            for j in range(width):
-                entry = classifications.classes.add()
-                if found.labels is not None:
-                    entry.label = found.labels[i][j]
-                if found.scores is not None:
-                    entry.score = float(found.scores[i][j])
+        _classification_result(response.result, outputs, rows)
         return response
 
     def _regress(self, request) -> regression_pb2.RegressionResponse:
         target, signature, outputs, rows = self._on_examples(request, calls.REGRESS)
         response = regression_pb2.RegressionResponse()
         _model_spec(response.model_spec, self._served, target, signature.key)
-        for value in calls.regressions(outputs, rows):
-            response.result.regressions.add(value=float(value))
+        _regression_result(response.result, outputs, rows)
+        return response
+
+    def _multi_inference(self, request) -> inference_pb2.MultiInferenceResponse:
+        tasks = request.tasks
+        if not tasks:
+            raise invalid(calls.NO_TASKS)
+        if any(not task.model_spec.name for task in tasks):
+            raise invalid("Found ModelSpec with an empty model name.")
+        if len({task.model_spec.name for task in tasks}) > 1:
+            raise invalid(
+                "All ModelSpecs in a MultiInferenceRequest must access the same model name."
+            )
+        target = _target(self._served, tasks[0].model_spec)
+        answers, rows = calls.multi_inference(
+            target.model,
+            target.description,
+            [(task.model_spec.signature_name or None, task.method_name) for task in tasks],
+            request.input,
+        )
+        response = inference_pb2.MultiInferenceResponse()
+        for key, verb, outputs in answers:
+            result = response.results.add()
+            _model_spec(result.model_spec, self._served, target, key)
+            if verb == calls.CLASSIFY:
+                _classification_result(result.classification_result, outputs, rows)
+            else:
+                _regression_result(result.regression_result, outputs, rows)
         return response
 
     def _metadata(self, request) -> get_model_metadata_pb2.GetModelMetadataResponse:
@@ -191,6 +221,24 @@ class _ModelService(model_service_pb2_grpc.ModelServiceServicer):
             )
             entry.status.SetInParent()  # error_code OK, as TF Serving sends it
         return response
+
+
+def _classification_result(result: Any, outputs: dict[str, Any], rows: int) -> None:
+    found = calls.classes(outputs, rows)
+    rows, width = found.shape
+    for i in range(rows):
+        classifications = result.classifications.add()
+        for j in range(width):
+            entry = classifications.classes.add()
+            if found.labels is not None:
+                entry.label = found.labels[i][j]
+            if found.scores is not None:
+                entry.score = float(found.scores[i][j])
+
+
+def _regression_result(result: Any, outputs: dict[str, Any], rows: int) -> None:
+    for value in calls.regressions(outputs, rows):
+        result.regressions.add(value=float(value))
 
 
 def _array(key: str, proto: Any) -> Any:
