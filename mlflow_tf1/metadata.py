@@ -234,7 +234,7 @@ def _tensor_info(key: str, proto) -> TensorInfo:
         shape = tuple(int(d.size) for d in shape_proto.dim)
     encoding = proto.WhichOneof("encoding") or "name"
     if encoding == "name":
-        return TensorInfo(key=key, dtype=dtype, shape=shape, name=proto.name)
+        return TensorInfo(key=key, dtype=dtype, shape=shape, name=_tensor_name(proto.name))
     if encoding == "coo_sparse":
         sp = proto.coo_sparse
         return TensorInfo(
@@ -243,12 +243,18 @@ def _tensor_info(key: str, proto) -> TensorInfo:
             shape=shape,
             encoding="coo_sparse",
             components={
-                "indices": sp.indices_tensor_name,
-                "values": sp.values_tensor_name,
-                "dense_shape": sp.dense_shape_tensor_name,
+                "indices": _tensor_name(sp.indices_tensor_name),
+                "values": _tensor_name(sp.values_tensor_name),
+                "dense_shape": _tensor_name(sp.dense_shape_tensor_name),
             },
         )
     return TensorInfo(key=key, dtype=dtype, shape=shape, encoding=encoding)
+
+
+def _tensor_name(name: str) -> str:
+    """``op:index``. A bare op name means its first output, as TensorFlow's C++ Session
+    (TF Serving) reads it; Python's graph lookups would refuse it."""
+    return name if not name or ":" in name else f"{name}:0"
 
 
 def signature_infos(meta_graph) -> dict[str, SignatureInfo]:

@@ -131,6 +131,16 @@ def test_rank3_sparse_input_takes_sparse_values_and_refuses_lists(build):
         model.predict({"sp": [[1.0, 2.0], [3.0]]})
 
 
+def test_tensor_names_without_an_output_index_mean_the_first_output(build):
+    path = build("bare_tensor_names")
+    model = pyfunc_of(path)
+    np.testing.assert_allclose(model.predict({"x": [1.0, -2.0]})["y"], [3.0, -6.0])
+    native = mlflow_tf1.load_model(model.metadata.get_model_info().model_uri)
+    np.testing.assert_allclose(
+        native.signatures["serving_default"](x=tf.constant([2.0]))["y"], [6.0]
+    )
+
+
 def test_text_format_saved_model(build):
     path = build("pbtxt")
     assert (path / "saved_model.pbtxt").exists() and not (path / "saved_model.pb").exists()

@@ -175,6 +175,17 @@ def build_sparse_rank3(export_dir: PathLike) -> None:
         _save(sess, export_dir, {DEFAULT_SIGNATURE: sig}).save()
 
 
+def build_bare_tensor_names(export_dir: PathLike) -> None:
+    """``serving_default``: ``x`` (float32 [-1]) -> ``y`` = 3x, its TensorInfos naming bare
+    ops (``x``, ``y``, no ``:0``), as hand-written exports do; TF Serving serves those."""
+    with _tf1_session() as sess:
+        x = v1.placeholder(tf.float32, [None], name="x")
+        y = tf.identity(x * 3.0, name="y")
+        sig = v1.saved_model.signature_def_utils.predict_signature_def({"x": x}, {"y": y})
+        sig.inputs["x"].name, sig.outputs["y"].name = "x", "y"
+        _save(sess, export_dir, {DEFAULT_SIGNATURE: sig}).save()
+
+
 def build_pbtxt(export_dir: PathLike) -> None:
     """Text-format SavedModel: ``saved_model.pbtxt`` and no ``saved_model.pb``.
 
