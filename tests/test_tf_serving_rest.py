@@ -183,6 +183,20 @@ def test_handler_tests_predict_answers(server):
     assert ok(server, f"/v1/models/{MODEL}:classify", classify) == {"results": [[["", 7.0]]]}
 
 
+def test_paths_are_case_insensitive_as_tf_servings_regex(server):
+    assert ok(server, f"/V1/MODELS/{MODEL}") == status(2, 1)
+    body = {"instances": [1.0]}
+    assert ok(server, f"/V1/Models/{MODEL}/Versions/1:PREDICT", body) == {"predictions": h3(1)}
+
+
+def test_floats_are_written_with_tf_servings_digits(server):
+    # json_tensor_test.cc: %.6g, or %.9g where 6 digits would not read back as the float32.
+    response = call(server, "POST", f"/v1/models/{MODEL}:predict", {"instances": [0.1, -3.9994]})
+    assert response.status_code == 200, response.text
+    assert response.text == '{"predictions": [2.05, 0.000300049782]}'
+    assert np.float32(response.json()["predictions"][1]) == np.float32(-3.9994) * 0.5 + 2
+
+
 def test_shapes_follow_the_request(server):
     # Rows given at the signature's full rank come back at full rank.
     rows = {"instances": [[1.0], [2.0]]}
@@ -327,6 +341,9 @@ def test_metadata_is_tf_servings(server):
         ("POST", f"/v1/models/{MODEL}:regress", {"signature_name": "regress_x_to_y", "examples": [{"x": [1.0, "a"]}]}, 400, "Unexpected element type in feature: x"),
         ("POST", f"/v1/models/{MODEL}:regress", {"signature_name": "regress_x_to_y", "context": {"x": 1.0}, "examples": [{"x": 2.0}]}, 400, "both 'context' and example 0"),
         ("GET", "/nothing", None, 404, "Not found"),
+        ("GET", "/v2/models/nope", None, 404, "Not found"),
+        ("PUT", f"/v1/models/{MODEL}:predict", {"instances": [1.0]}, 400, "Malformed request: PUT"),
+        ("DELETE", f"/v1/models/{MODEL}", None, 400, "Malformed request: DELETE"),
     ],
 )  # fmt: skip
 def test_errors_are_tf_servings_and_the_server_keeps_serving(

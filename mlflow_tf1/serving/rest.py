@@ -14,7 +14,7 @@ import logging
 import re
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 from mlflow.exceptions import MlflowException
 from mlflow.utils.proto_json_utils import parse_tf_serving_input
 
@@ -30,14 +30,19 @@ _PREDICTION = re.compile(
 )
 _STATUS = re.compile(rf"/v1/models(?:/([^/:]+))?{_VERSION}(?:/(metadata))?", re.IGNORECASE)
 _INT64_MAX = 2**63 - 1
+_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH"]
 
 
 def router(served: ServedModel) -> APIRouter:
     """The ``/v1/...`` routes for ``served``, to mount on MLflow's scoring app."""
     api = APIRouter()
 
-    @api.api_route("/v1/{path:path}", methods=["GET", "POST"], include_in_schema=False)
-    async def tf_serving(request: Request) -> Response:
+    # TF Serving matches "(?i)/v1/.*" and answers every method (other than GET and
+    # POST, a "Malformed request" 400).
+    @api.api_route("/{prefix}/{path:path}", methods=_METHODS, include_in_schema=False)
+    async def tf_serving(request: Request, prefix: str) -> Response:
+        if prefix.lower() != "v1":
+            raise HTTPException(status_code=404)
         body = await request.body()
         status, answer = await asyncio.to_thread(
             handle, served, request.method, request.scope["path"], body

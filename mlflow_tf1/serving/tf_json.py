@@ -254,8 +254,10 @@ def _depth(value: Any) -> int:
 
 
 def _jsonable(tensor: np.ndarray, key: str) -> Any:
-    """Nested lists of JSON values; float32 keeps its shortest digits (0.1, not 0.100000001)."""
-    if tensor.dtype in (np.float32, np.float16):
+    """Nested lists of JSON values; floats carry the digits TF Serving writes."""
+    if tensor.dtype in (np.float32, np.float64):
+        return _decimals(tensor)
+    if tensor.dtype == np.float16:
         return tensor.astype(str).astype(np.float64).tolist()
     if tensor.dtype == object or tensor.dtype.kind in "SU":
         as_bytes = key.endswith(_BYTES_SUFFIX)
@@ -266,6 +268,22 @@ def _jsonable(tensor: np.ndarray, key: str) -> Any:
         nested.reshape(-1)[:] = flat
         return nested.tolist()
     return tensor.tolist()
+
+
+def _decimals(tensor: np.ndarray) -> Any:
+    """As ``json_tensor.cc``'s WriteDecimal: ``%.6g`` for a float32 (``%.15g`` for a
+    float64), or ``%.9g`` (``%.17g``) where fewer digits would not read back as the
+    same value; so a client parsing the JSON as doubles gets TF Serving's numbers
+    (``0.000300049782``, not the shortest ``0.00030004978``)."""
+    if tensor.dtype == np.float32:
+        short, full, same = "%.6g", "%.9g", np.float32
+    else:
+        short, full, same = "%.15g", "%.17g", float
+    decimals = []
+    for value in tensor.reshape(-1).tolist():
+        text = short % value
+        decimals.append(float(text if same(text) == value else full % value))
+    return np.array(decimals).reshape(tensor.shape).tolist()
 
 
 def _text(value: Any, as_bytes: bool) -> Any:
