@@ -91,7 +91,13 @@ def _predict(target: ServedVersion, doc: dict[str, Any]) -> dict[str, Any]:
     name = tf_json.signature_name(doc)
     target.description.signature(name)  # an unknown one is refused before the body is read
     form, value = tf_json.predict_request(doc)
-    data = parse_tf_serving_input({form: value}, schema=target.model.metadata.get_input_schema())
+    try:
+        data = parse_tf_serving_input(
+            {form: value}, schema=target.model.metadata.get_input_schema()
+        )
+    except MlflowException:
+        tf_json.refuse_ragged(form, value)  # a clearer refusal than numpy's, where it applies
+        raise
     signature, outputs = calls.predict(target.model, target.description, name, data)
     ranks = tf_json.given_ranks(form, value)
     drop = tf_json.drops_trailing_one(ranks, target.fed_inputs[signature.key])

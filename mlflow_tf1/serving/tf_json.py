@@ -79,6 +79,37 @@ def predict_request(doc: Mapping[str, Any]) -> tuple[str, Any]:
     raise invalid("Missing 'inputs' or 'instances' key")
 
 
+def refuse_ragged(form: str, value: Any) -> None:
+    """Refuse a request whose rows disagree in length or depth, naming the first
+    disagreement as TF Serving does ("Expecting shape ..."); returns if they agree.
+    Only called once a parse failed: a regular request never pays for the walk."""
+    if form == ROW and _is_object(value[0]):
+        tensors = {k: [row.get(k) for row in value] for k in value[0]}
+    elif _is_object(value):
+        tensors = dict(value)
+    else:
+        tensors = {None: value}
+    for key, tensor in tensors.items():
+        try:
+            _shape(tensor)
+        except ValueError as e:
+            where = "" if key is None else f" of input '{key}'"
+            raise invalid(f"Tensor{where} is not a regular array: {e}.") from None
+
+
+def _shape(value: Any) -> tuple[int, ...]:
+    """The shape of a nested JSON list; a ValueError names where its parts disagree."""
+    if not isinstance(value, list):
+        return ()
+    shapes = [_shape(v) for v in value]
+    for i, shape in enumerate(shapes):
+        if shape != shapes[0]:
+            raise ValueError(
+                f"Expecting shape {list(shapes[0])} but got {list(shape)} at position {i}"
+            )
+    return (len(value), *(shapes[0] if shapes else ()))
+
+
 def given_ranks(form: str, value: Any) -> dict[str | None, int]:
     """The rank of each input tensor the request spells out (key None: the only input)."""
     if form == ROW:
