@@ -160,7 +160,12 @@ def inspect_parser(meta_graph, signature: SignatureInfo) -> ExampleParser | str 
 
 def is_sequence(feature: TensorInfo) -> bool:
     """A FixedLenSequenceFeature: any number of values per row, padded by the parser."""
-    return feature.feature and feature.shape is not None and feature.shape[1:2] == (-1,)
+    return (
+        feature.feature
+        and feature.encoding == "dense"
+        and feature.shape is not None
+        and feature.shape[1:2] == (-1,)
+    )
 
 
 def _unsupported(parser) -> str | None:

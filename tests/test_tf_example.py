@@ -333,6 +333,23 @@ def test_sequence_features_from_lists_and_ragged_ones_protos_only(tmp_path):
         model.predict(pd.DataFrame({"r": [[1, 2]]}), params={"signature_name": "ragged"})
 
 
+def test_var_len_features_feed_a_graph_that_reads_its_input_beyond_the_parser(tmp_path):
+    # Heads tile their class labels to tf.shape(serialized): raw rows are serialized then.
+    from tests import tf1_models
+
+    export = tmp_path / "export"
+    tf1_models.build_batch_sized_classifier(export)
+    model = mlflow.pyfunc.load_model(mlflow_tf1.log_model(str(export)).model_uri)
+    rows = [{"age": [20.0], "tags": ["a", "b"]}, {"age": [5.0], "tags": []}, {"age": [1.0]}]
+    protos = np.array([_example(r) for r in rows], dtype=object)
+    want = session_predict(export, "serving_default", {"inputs": protos})
+    np.testing.assert_allclose(want["scores"], [[22.0, -20.0], [5.0, -5.0], [1.0, -1.0]])
+    frame = pd.DataFrame({"age": [20.0, 5.0, 1.0], "tags": [["a", "b"], [], None]})
+    got = model.predict(frame)
+    np.testing.assert_allclose(np.stack(got["scores"]), want["scores"])
+    assert [list(c) for c in got["classes"]] == [["pos", "neg"]] * 3
+
+
 def test_var_len_cells_of_every_shape(estimator):
     export, model = estimator
     tags = [[], ("a",), np.array(["b", "a"], dtype=object), None, "a", ["b", "b", "b"]]

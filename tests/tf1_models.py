@@ -531,6 +531,34 @@ def build_estimator_style(export_dir: PathLike) -> None:
         _save(sess, export_dir, signatures).save()
 
 
+def build_batch_sized_classifier(export_dir: PathLike) -> None:
+    """A canned-classifier-style export whose input is read beyond its parser.
+
+    Features: ``age`` float [1] required, ``tags`` var-len string. ``serving_default``
+    (classify, input ``inputs``) -> ``scores`` = [age + count(tags), -age] and
+    ``classes`` = ["pos", "neg"] tiled to the batch size of the serialized input
+    (``tf.shape(serialized)``), as Estimator heads build their class labels.
+    """
+    with _tf1_session() as sess:
+        serialized = v1.placeholder(tf.string, [None], name="input_example_tensor")
+        spec = {
+            "age": v1.io.FixedLenFeature([1], tf.float32),
+            "tags": v1.io.VarLenFeature(tf.string),
+        }
+        features = v1.io.parse_example(serialized, spec)
+        tags = features["tags"]
+        counts = tf.math.unsorted_segment_sum(
+            tf.ones_like(tags.values, tf.float32), tags.indices[:, 0], tags.dense_shape[0]
+        )
+        age = features["age"][:, 0]
+        scores = tf.stack([age + counts, -age], axis=1)
+        classes = tf.tile(tf.constant([["pos", "neg"]]), [tf.shape(serialized)[0], 1])
+        signature = v1.saved_model.signature_def_utils.classification_signature_def(
+            serialized, classes, scores
+        )
+        _save(sess, export_dir, {DEFAULT_SIGNATURE: signature}).save()
+
+
 def build_sequence_features(export_dir: PathLike) -> None:
     """tf.Examples with a sequence feature, and with a ragged one raw columns can't feed.
 
