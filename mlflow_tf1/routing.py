@@ -10,6 +10,7 @@ empty example. `feeds` then converts each matched column.
 from __future__ import annotations
 
 import base64
+import difflib
 from collections.abc import Mapping
 from typing import Any
 
@@ -129,6 +130,7 @@ def _mapping_columns(data: Mapping, signature: SignatureInfo) -> dict[str, Any]:
         # Raw feature rows routinely carry extra columns (labels, ids), as tables do.
         if len(unknown) == len(data):
             _refuse_unmatched(signature, list(data))
+        _refuse_misspelled(signature, list(data))
         data = {k: v for k, v in data.items() if k in signature.inputs}
     elif unknown:
         raise invalid(
@@ -148,6 +150,8 @@ def _frame_columns(frame: pd.DataFrame, signature: SignatureInfo) -> dict[str, A
             only = frame.iloc[:, 0] if frame.shape[1] == 1 else frame.to_numpy()
             return {keys[0]: only}
         _refuse_unmatched(signature, list(frame.columns))
+    if _is_feature_signature(signature) and len(present) < frame.shape[1]:
+        _refuse_misspelled(signature, list(frame.columns))
     _require(signature, keys, frame.columns)
     return {k: frame[k] for k in present}
 
@@ -165,6 +169,25 @@ def _refuse_unmatched(signature: SignatureInfo, given: list) -> None:
         f"None of the columns {[str(g) for g in given][:20]} is a{'n' if what == 'input' else ''} "
         f"{what} of signature '{signature.key}'. Expected {what}s: {shown}.{_hint(given)}"
     )
+
+
+def _refuse_misspelled(signature: SignatureInfo, given: list) -> None:
+    """An extra column named like an absent feature (``Color``, ``colour`` for ``color``)
+    is a typo, not a label: kept out, the feature would take its default in every row."""
+    absent = {k.lower(): k for k in signature.inputs if k not in given}
+    if not absent:
+        return
+    for column in given:
+        if column in signature.inputs or not isinstance(column, str):
+            continue
+        close = difflib.get_close_matches(column.lower(), list(absent), n=1, cutoff=0.85)
+        if close:
+            feature = absent[close[0]]
+            raise invalid(
+                f"Column '{column}' is not a feature of signature '{signature.key}', and "
+                f"feature '{feature}' is absent: rename the column to '{feature}' (or drop it "
+                f"if it is something else). Features: {_describe_inputs(signature)}."
+            )
 
 
 def _hint(given: list) -> str:

@@ -350,6 +350,27 @@ def test_var_len_features_feed_a_graph_that_reads_its_input_beyond_the_parser(tm
     assert [list(c) for c in got["classes"]] == [["pos", "neg"]] * 3
 
 
+def test_a_column_named_like_an_absent_feature_is_refused_not_ignored(estimator):
+    export, model = estimator
+    row = {"age": [20.0], "scores": [1.0, 2.0, 3.0], "city": [b"paris"]}
+    expected = session_predict(
+        export, "serving_default", {"examples": np.array([_example(row)], dtype=object)}
+    )["score"]
+    base = {"age": [20.0], "scores": [[1.0, 2.0, 3.0]]}
+    # A label or id column beside the features is still ignored.
+    labelled = pd.DataFrame({**base, "city": ["paris"], "label": [1.0], "row_id": ["a-1"]})
+    np.testing.assert_allclose(model.predict(labelled)["score"], expected, rtol=1e-6)
+    for typo in ("City", "CITY", "citty"):
+        with pytest.raises(
+            mlflow.exceptions.MlflowException,
+            match=rf"Column '{typo}'.*rename the column to 'city'",
+        ):
+            model.predict(pd.DataFrame({**base, typo: ["paris"]}))
+        with pytest.raises(mlflow.exceptions.MlflowException, match=rf"Column '{typo}'"):
+            model.predict([{"age": 20.0, "scores": [1.0, 2.0, 3.0], typo: "paris"}])
+    np.testing.assert_allclose(model.predict(labelled)["score"], expected, rtol=1e-6)
+
+
 def test_var_len_cells_of_every_shape(estimator):
     export, model = estimator
     tags = [[], ("a",), np.array(["b", "a"], dtype=object), None, "a", ["b", "b", "b"]]
