@@ -336,6 +336,8 @@ def _to_sparse(value: Any, info: TensorInfo) -> tf.compat.v1.SparseTensorValue:
                 "holding every row, not a list of them."
             )
         value = np.array(value, dtype=object)
+    if isinstance(value, (str, bytes, int, float, np.generic)):  # one row's one value
+        value = np.array([value], dtype=object)
     if isinstance(value, np.ndarray) and value.ndim == 2:  # equal-length rows, one per line
         rows = np.empty(len(value), dtype=object)
         for i, row in enumerate(value):
@@ -399,6 +401,13 @@ def _cells_to_sparse(column: np.ndarray, info: TensorInfo) -> tf.compat.v1.Spars
         # A missing or empty cell explodes to one NA line; an NA inside a list is a value.
         keep[i] = _is_list_cell(column[lines[i]]) and len(column[lines[i]]) > 0
     rows, values = lines[keep], flat[keep]
+    if len(values) and column_kind(values) == "mixed":
+        nested = [_is_list_cell(v) for v in values]
+        if any(nested):
+            raise invalid(
+                f"Input '{info.key}' takes one list of values per row; row(s) "
+                f"{np.unique(rows[nested])[:10].tolist()} hold nested lists."
+            )
     gaps = pd.isna(values)
     if info.dtype == "string" and gaps.any():
         raise invalid(

@@ -371,6 +371,23 @@ def test_a_column_named_like_an_absent_feature_is_refused_not_ignored(estimator)
     np.testing.assert_allclose(model.predict(labelled)["score"], expected, rtol=1e-6)
 
 
+def test_one_row_as_a_dict_of_scalars_and_nested_var_len_lists_refused(estimator):
+    export, model = estimator
+    row = {"age": [20.0], "scores": [1.0, 2.0, 3.0], "tags": ["a"], "city": [b"paris"]}
+    expected = session_predict(
+        export, "serving_default", {"examples": np.array([_example(row)], dtype=object)}
+    )["score"]
+    one = {"age": 20.0, "scores": [[1.0, 2.0, 3.0]], "tags": "a", "city": "paris"}
+    np.testing.assert_allclose(model.predict(one)["score"], expected, rtol=1e-6)
+    nested = pd.DataFrame({"age": [20.0, 1.0], "scores": [[1.0, 2.0, 3.0]] * 2,
+                           "tags": [["a"], [["b", "c"]]]})  # fmt: skip
+    with pytest.raises(
+        mlflow.exceptions.MlflowException, match=r"'tags' takes one list.*row\(s\) \[1\]"
+    ):
+        model.predict(nested)
+    np.testing.assert_allclose(model.predict(one)["score"], expected, rtol=1e-6)
+
+
 def test_var_len_cells_of_every_shape(estimator):
     export, model = estimator
     tags = [[], ("a",), np.array(["b", "a"], dtype=object), None, "a", ["b", "b", "b"]]
