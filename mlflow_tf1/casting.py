@@ -200,6 +200,11 @@ def _numeric_from_objects(array: np.ndarray, info: TensorInfo) -> np.ndarray:
             with contextlib.suppress(OverflowError):  # beyond int64: range-checked as floats
                 return array.astype(np.int64)  # exact, unlike float64 beyond 2**53
         return array.astype(np.float64)
+    except OverflowError:  # a JSON integer of hundreds of digits
+        raise invalid(
+            f"Input '{info.key}' is {info.dtype}; got a number beyond float64's range "
+            f"(±{np.finfo(np.float64).max:.6g})."
+        ) from None
     except (TypeError, ValueError) as e:
         raise invalid(f"Input '{info.key}' is {info.dtype}; could not read numbers: {e}") from None
 

@@ -97,6 +97,8 @@ def _row_count(feeds: dict[str, Any]) -> int:
 def _is_empty(data: Any) -> bool:
     if data is None:
         return True
+    if isinstance(data, np.ndarray) and data.ndim == 0 and data.dtype == object:
+        return data.item() is None  # JSON null, as MLflow's parser hands it over
     if isinstance(data, (pd.DataFrame, pd.Series, np.ndarray)):
         return data.size == 0
     return isinstance(data, (dict, list, tuple)) and len(data) == 0

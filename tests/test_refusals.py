@@ -139,3 +139,28 @@ def test_cli_refuses_columns_matching_no_feature(taxi, tmp_path):
     result = CliRunner().invoke(cli, ["predict", uri, "--input", str(csv)])
     assert result.exit_code == 2, result.output
     assert "None of the columns" in result.output and "fare" in result.output
+
+
+@pytest.mark.parametrize("data", [[10**400], {"x": [[10**400]]}, [[1.0], [-(10**400)]]])
+def test_integers_beyond_float64_are_refused_naming_the_range(half_plus_two, data):
+    with pytest.raises(MlflowException, match=r"Input 'x' is float32; got a number beyond float64"):
+        half_plus_two.predict(data)
+    np.testing.assert_array_equal(half_plus_two.predict({"x": [[2.0]]})["y"], [[3.0]])
+
+
+def test_json_null_is_no_input_for_a_signature_without_inputs():
+    from mlflow.utils.proto_json_utils import parse_tf_serving_input
+
+    counter = load_model(
+        mlflow_tf1.log_model(
+            str(corpus_path("tf_serving/saved_model_counter/00000123")),
+            name="counter",
+            signature_name="get_counter",
+        ).model_uri
+    )
+    params = {"signature_name": "reset_counter"}
+    for body in ({"inputs": None}, {"instances": None}):  # what /invocations hands over
+        got = counter.predict(parse_tf_serving_input(body), params=params)
+        assert float(np.asarray(next(iter(got.values())))) == 0.0
+    with pytest.raises(MlflowException, match="takes no inputs"):
+        counter.predict({"x": [1.0]}, params=params)
