@@ -20,7 +20,7 @@ from mlflow import pyfunc
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model, ModelInputExample, ModelSignature
 from mlflow.models.model import MLMODEL_FILE_NAME
-from mlflow.models.utils import _save_example
+from mlflow.models.utils import _save_example, _split_input_data_and_params
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.tracking.artifact_utils import _download_artifact_from_uri
 from mlflow.utils.environment import (
@@ -46,6 +46,7 @@ from mlflow_tf1.constants import (
     DESCRIPTION_VERSION,
     FLAVOR_NAME,
     SAVED_MODEL_SUBPATH,
+    SIGNATURE_PARAM,
 )
 from mlflow_tf1.description import ModelDescription
 from mlflow_tf1.legacy import accepts_mlflow1_keywords
@@ -249,23 +250,28 @@ def _write_model(
         _logger.warning("Signature '%s' is logged as refused: %s", key, reason)
     path.mkdir(parents=True, exist_ok=True)
     shutil.copytree(info.export_dir, path / SAVED_MODEL_SUBPATH)
+    # MLflow's (data, params) form: the params name the signature the example goes to.
+    example, example_params = _split_input_data_and_params(input_example)
+    example_signature = description.signature((example_params or {}).get(SIGNATURE_PARAM)).key
     onnx_records = {}
     if onnx is not None:
         from mlflow_tf1.onnx_selection import select
 
-        example = input_example
-        if example is not None and hooks.get("preprocess") is not None:
-            example = call_hook("preprocess", hooks["preprocess"], example)
+        routed = example
+        if routed is not None and hooks.get("preprocess") is not None:
+            routed = call_hook("preprocess", hooks["preprocess"], routed)
         with quiet_tensorflow():
-            onnx_records = select(model, meta_graph, description, path, onnx, example)
+            onnx_records = select(
+                model, meta_graph, description, path, onnx, routed, example_signature
+            )
     onnx_used = list(onnx_files(onnx_records))
     uses_onnxruntime = bool(onnx_used or onnx_files(onnx_records, "raw_rows"))
     hook_files, hook_requirements = save_hooks(path, hooks)
     if input_example is not None:
         # Proves the example runs (through the stored hooks); MLflow keeps it with the model.
         hooked = load_hooks(str(path), hook_files)
-        TF1PyfuncModel(model, hooks=hooked).predict(input_example)
-        verified[description.default_signature]["input_example"] = True
+        TF1PyfuncModel(model, hooks=hooked).predict(example, example_params)
+        verified[example_signature]["input_example"] = True
 
     code_subpath = _validate_and_copy_code_paths([str(_PACKAGE_DIR), *(code_paths or [])], path)
     mlflow_model = mlflow_model or Model()

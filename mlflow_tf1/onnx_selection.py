@@ -28,12 +28,13 @@ def select(
     path: Path,
     tolerance: dict[str, float] | None = None,
     input_example: Any = None,
+    example_signature: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Convert and verify each signature; write the ones that match under ``path/onnx``.
 
     The generated batches are small whole numbers; the user's ``input_example``
     (after the preprocess hook), routed as a request would be, is compared too
-    for the default signature it goes to: real values are where float rounding
+    for the signature it goes to (``example_signature``, else the default): real values are where float rounding
     shows. A tf.Example signature's serialized protos stay on the Session, but
     the part of its graph after the parser, which raw feature rows feed, is a
     candidate of its own (``raw_rows``). Returns the ``MLmodel`` record per
@@ -44,6 +45,7 @@ def select(
     tolerance = {**DEFAULT_TOLERANCE, **(tolerance or {})}
     records: dict[str, dict[str, Any]] = {}
     stateful = any(s.stateful for s in description.signatures.values())
+    example_signature = example_signature or description.default_signature
     for key, signature in model.signatures.items():
         described = description.signatures[key]
         reason = _not_convertible(described, signature, stateful)
@@ -51,7 +53,7 @@ def select(
             records[key] = {"backend": "session", "reason": reason}
         else:
             batches = [samples.tensor_batch(signature.info, images=described.decodes_images)]
-            with_example = input_example is not None and key == description.default_signature
+            with_example = input_example is not None and key == example_signature
             if with_example:
                 batches.append(route(input_example, described, signature.info, None)[1])
             records[key] = _candidate(model, meta_graph, signature, None, batches, tolerance)

@@ -10,6 +10,7 @@ from mlflow.exceptions import MlflowException
 
 import mlflow_tf1
 from tests import tf1_models
+from tests.conftest import corpus_path
 
 
 @pytest.fixture(scope="module")
@@ -159,3 +160,22 @@ def test_safe_models_record_an_empty_audit(export, tmp_path):
     mlflow_tf1.save_model(export, tmp_path / "m")
     flavor = yaml.safe_load((tmp_path / "m" / "MLmodel").read_text())["flavors"]["tf1"]
     assert flavor["op_audit"] == {}
+
+
+def test_input_example_with_params_goes_to_the_signature_the_params_name(tmp_path):
+    """MLflow's ``input_example=(data, params)``: the example is checked on that signature."""
+    path = corpus_path("tf_serving/saved_model_half_plus_two_cpu/00000123")
+    params = {"signature_name": "regress_x2_to_y3"}
+    example = ({"inputs": np.array([[4.0]], np.float32)}, params)
+    mlflow_tf1.save_model(path, tmp_path / "model", input_example=example)
+    flavor = yaml.safe_load((tmp_path / "model" / "MLmodel").read_text())["flavors"]["tf1"]
+    assert flavor["verified"]["regress_x2_to_y3"]["input_example"] is True
+    assert "input_example" not in flavor["verified"]["serving_default"]
+    model = mlflow.pyfunc.load_model(str(tmp_path / "model"))
+    saved = model.input_example  # MLflow keeps the data; y = 0.5 * x2 + 3
+    assert model.predict(saved, params=params)["outputs"].tolist() == [[5.0]]
+    with pytest.raises(MlflowException, match=r"Unknown signature 'nope'.*regress_x2_to_y3"):
+        mlflow_tf1.save_model(
+            path, tmp_path / "bad", input_example=(example[0], {"signature_name": "nope"})
+        )
+    assert not (tmp_path / "bad").exists()
