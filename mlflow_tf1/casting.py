@@ -34,6 +34,12 @@ def cast(array: np.ndarray, info: TensorInfo) -> np.ndarray:
     np_type = numpy_dtype(info.dtype)
     if array.dtype == object or array.dtype.kind in "USV":
         array = _numeric_from_objects(array, info)
+    if array.dtype.kind in _NO_NUMBER and array.dtype.kind != np_type.kind:
+        raise invalid(
+            f"Input '{info.key}' is {info.dtype}; got {_NO_NUMBER[array.dtype.kind]} "
+            f"({array.dtype}), which a cast would silently change. Convert them to real "
+            f"numbers first{_DATE_UNIT if array.dtype.kind in 'mM' else ''}."
+        )
     if array.dtype.kind == "b" or np_type.kind == "b":
         return array if array.dtype == np_type else _to_bool(array, info, np_type)
     if np_type.kind in "iu":
@@ -42,6 +48,12 @@ def cast(array: np.ndarray, info: TensorInfo) -> np.ndarray:
     if array.dtype.kind in "iu" and out.dtype.kind == "f":
         _refuse_rounded_integers(array, out, info)
     return out
+
+
+# Kinds numpy would cast to a real number by dropping something: the imaginary
+# part, or the unit (a date becomes nanoseconds since 1970, silently).
+_NO_NUMBER = {"c": "complex numbers", "M": "dates/times", "m": "time spans"}
+_DATE_UNIT = ", in the unit the model was trained on"
 
 
 # Up to this many values (a batch-1 request), comparisons in Python prove a cast
@@ -234,6 +246,13 @@ def _to_bytes(array: np.ndarray, info: TensorInfo) -> np.ndarray:
         out = np.empty(array.shape, dtype=object)
         out[:] = [v.encode("utf-8") for v in array.tolist()]
         return out
+    if array.dtype.kind in "biufc" and array.size:
+        raise invalid(
+            f"Input '{info.key}' is a string tensor; got numbers ({array.dtype}, e.g. "
+            f"{array.reshape(-1)[0].item()!r}). Send them as text: pandas reads a CSV column "
+            f"of digits as numbers unless told otherwise (read_csv(..., dtype={{{info.key!r}: "
+            "str}))."
+        )
     out = np.empty(array.shape, dtype=object)
     flat_out = out.reshape(-1)
     for i, v in enumerate(array.reshape(-1)):
@@ -243,7 +262,8 @@ def _to_bytes(array: np.ndarray, info: TensorInfo) -> np.ndarray:
             flat_out[i] = v.encode("utf-8")
         else:
             raise invalid(
-                f"Input '{info.key}' is a string tensor; got {type(v).__name__} {v!r}. "
+                f"Input '{info.key}' is a string tensor; got {type(v).__name__} "
+                f"{v.item() if isinstance(v, np.generic) else v!r}. "
                 'Pass str, bytes or {"b64": ...}.'
             )
     return out

@@ -10,11 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import tensorflow as tf
 from mlflow.exceptions import MlflowException
 
 from mlflow_tf1 import batching, samples
+from mlflow_tf1.casting import numpy_dtype
 from mlflow_tf1.description import SignatureDescription
 from mlflow_tf1.errors import first_line, invalid
 from mlflow_tf1.outputs import format_outputs
@@ -40,6 +42,8 @@ class SignaturePlan:
         self.splittable = batching.splittable(signature.info)
         self.one_row = batching.one_row_at_a_time(signature.info)
         self._plain_inputs = plain_inputs(description, signature.info)
+        row_wise = self.splittable and not description.stateful
+        self._no_rows = _no_rows_outputs(signature.info) if row_wise else None
         self._batchers: dict[bool, Batcher] = {}
         if merging is not None and self.splittable and not description.stateful:
             # Stateful signatures never merge: one request's update would be another's.
@@ -58,6 +62,8 @@ class SignaturePlan:
         """Graph outputs as numpy arrays (or SparseTensorValues) for ``data``."""
         feeds = None if self._plain_inputs is None else arrays_as_feeds(data, self._plain_inputs)
         if feeds is None:
+            if self._no_rows is not None and _bare_empty(data):
+                return self._no_rows()  # [] or a frame without columns: zero rows of nothing
             fed_features, feeds = route(
                 data, self.description, self.signature.info, self.feature_info
             )
@@ -68,11 +74,15 @@ class SignaturePlan:
         try:
             return batcher.submit(feeds) if batcher is not None else runner.run(feeds)
         except (tf.errors.InvalidArgumentError, tf.errors.OutOfRangeError) as e:
+            if self._no_rows is not None and batching.row_count(feeds) == 0:
+                # Many graphs can't run zero rows (a reshape of -1); a row-wise one answers none.
+                return self._no_rows()
             # The graph itself refused the values (e.g. a malformed tf.Example).
             hint = _IMAGE_HINT if self.description.decodes_images and _about_images(e) else ""
-            raise invalid(
-                f"Signature '{self.key}' rejected the input: {first_line(e)}{hint}"
-            ) from None
+            hint = hint or _unknown_rank_hint(self.signature.info, feeds)
+            said = first_line(e)
+            said += "." if hint and not said.endswith(".") else ""
+            raise invalid(f"Signature '{self.key}' rejected the input: {said}{hint}") from None
         except UnicodeDecodeError:
             # TF quotes the bad bytes (a malformed serialized tf.Example) in its
             # error text, and TF's own decoding of that text fails.
@@ -128,6 +138,39 @@ class Merging:
 _IMAGE_HINT = (
     ' This signature decodes images: send the encoded image bytes, in JSON as {"b64": "<base64>"}.'
 )
+
+
+def _bare_empty(data: Any) -> bool:
+    return (isinstance(data, list) and not data) or (
+        isinstance(data, pd.DataFrame) and data.shape == (0, 0)
+    )
+
+
+def _no_rows_outputs(info) -> Any:
+    """Makes each output with zero rows, where every output's other dimensions are known."""
+    shapes = {k: t.shape for k, t in info.outputs.items()}
+    if not shapes or any(-1 in s[1:] for s in shapes.values()):
+        return None
+    dtypes = {k: numpy_dtype(t.dtype) for k, t in info.outputs.items()}
+    return lambda: {k: np.empty((0, *shapes[k][1:]), dtypes[k]) for k in shapes}
+
+
+def _unknown_rank_hint(info, feeds: Any) -> str:
+    """Inputs declaring no shape are fed as sent: a table's column is a list, so the
+    graph may have been given one value per row where it wanted a single value."""
+    fed = {
+        k: list(np.shape(feeds[k]))
+        for k, i in info.inputs.items()
+        if i.shape is None and i.encoding == "dense" and k in feeds and np.ndim(feeds[k])
+    }
+    if not fed:
+        return ""
+    example = ", ".join(f'"{k}": <value>' for k in fed)
+    return (
+        f" Input(s) {sorted(fed)} declare no shape and were fed with shape(s) "
+        f"{[fed[k] for k in sorted(fed)]}; if the graph wants a single value, send "
+        f"{{{example}}} (a scalar, not a column or list)."
+    )
 
 
 def _about_images(error: Exception) -> bool:

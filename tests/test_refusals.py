@@ -164,3 +164,53 @@ def test_json_null_is_no_input_for_a_signature_without_inputs():
         assert float(np.asarray(next(iter(got.values())))) == 0.0
     with pytest.raises(MlflowException, match="takes no inputs"):
         counter.predict({"x": [1.0]}, params=params)
+
+
+@pytest.mark.parametrize(
+    ("values", "needle"),
+    [
+        (np.array([[1 + 2j]]), r"got complex numbers \(complex128\)"),
+        (np.array([["2020-01-01"]], dtype="datetime64[ns]"), r"got dates/times .*in the unit"),
+        (np.array([[5]], dtype="timedelta64[s]"), r"got time spans"),
+    ],
+)
+def test_values_without_one_real_number_are_refused(half_plus_two, values, needle):
+    """numpy would drop the imaginary part or pick nanoseconds since 1970: a plausible number."""
+    with pytest.raises(MlflowException, match=rf"Input 'x' is float32; {needle}"):
+        half_plus_two.predict({"x": values})
+
+
+def test_a_spark_style_timestamp_column_is_refused(taxi):
+    _, model, _ = taxi
+    frame = pd.DataFrame({"trip_start_timestamp": pd.to_datetime(["2020-01-01"]), "fare": [1.0]})
+    with pytest.raises(MlflowException, match=r"'trip_start_timestamp' is int64; got dates/times"):
+        model.predict(frame)
+
+
+def test_zero_rows_answer_zero_rows_even_where_the_graph_cant_run_them(taxi):
+    """The taxi graph's reshape fails on an empty batch; a row-wise signature answers none."""
+    _, model, rows = taxi
+    for empty in (rows.iloc[:0], pd.DataFrame(), []):
+        out = model.predict(empty)
+        scores = out["scores"]
+        assert len(scores) == 0, empty
+    assert model.predict([])["classes"].shape == (0, 2)
+    with pytest.raises(MlflowException, match=r"None of the columns \['far'\]"):
+        model.predict(pd.DataFrame({"far": pd.Series([], dtype=float)}))
+
+
+def test_a_column_for_an_unshaped_scalar_input_is_refused_with_the_way_to_send_it(tmp_path):
+    """incr_counter_by's ``delta`` declares no shape; a one-row table feeds [1], the graph
+    wants a scalar. The refusal says how to send it, and the counter is left as it was."""
+    path = corpus_path("tf_serving/saved_model_counter/00000123")
+    uri = mlflow_tf1.log_model(str(path), name="counter", signature_name="get_counter").model_uri
+    model = load_model(uri)
+    by = {"signature_name": "incr_counter_by"}
+    model.predict(None, params={"signature_name": "reset_counter"})
+    for table in (pd.DataFrame({"delta": [3.0]}), [{"delta": 3.0}]):
+        with pytest.raises(
+            MlflowException, match=r"\['delta'\] declare no shape.*\[\[1\]\].*scalar"
+        ):
+            model.predict(table, params=by)
+    assert float(model.predict(None)["output"]) == 0.0
+    assert float(model.predict({"delta": 3.0}, params=by)["output"]) == 3.0

@@ -126,6 +126,19 @@ def test_bad_requests_get_4xx_and_server_keeps_serving(server, body, needle):
     assert predictions(server, {"inputs": {"x": [[1.0]]}}) == {"y": [[2.5]]}
 
 
+@pytest.mark.parametrize(
+    ("body", "answer"),
+    [
+        ({"dataframe_records": []}, []),
+        ({"dataframe_split": {"columns": ["x"], "data": []}}, []),
+        ({"instances": []}, {"y": []}),
+        ({"inputs": {"x": []}}, {"y": []}),
+    ],
+)
+def test_zero_rows_answer_zero_rows_in_every_format(server, body, answer):
+    assert predictions(server, body) == answer
+
+
 def test_raw_taxi_rows_with_nulls():
     import pandas as pd
 
